@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both build .venv themselves.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit venv clean
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+$(STAMP): pyproject.toml examples/spiky/pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]' -e examples/spiky
+	touch $@
+
+venv: $(STAMP)  ## create .venv with the simulator, dev tools and the example plugin
+
+run: $(STAMP)  ## run the simulator with every built-in plugin on :9123
+	$(BIN)/simulator serve
+
+lint: $(STAMP)  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)  ## mypy --strict on simulator/ and plugins/
+	$(BIN)/mypy simulator plugins
+
+unit: $(STAMP)  ## pytest without the container and terraform tests
+	$(BIN)/pytest -m 'not container and not terraform'
+
+test: lint typecheck terraform-tools $(STAMP)  ## the whole suite: lint, types, unit, real-server, container and terraform tests
+	$(BIN)/pytest
+
+clean:  ## remove the virtualenvs and caches
+	rm -rf $(VENV) .venv-tools .mypy_cache .ruff_cache .pytest_cache
+
+include terraform/terraform.mk

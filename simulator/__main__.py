@@ -1,0 +1,5 @@
+"""``python -m simulator`` is the ``simulator`` command."""
+
+from simulator.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""The ``simulator`` command: serve, list plugins, scaffold a new plugin."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from simulator.errors import StartupError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="simulator", description="A plugin-based multi-API simulator.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve", help="run the server (settings come from SIMULATOR_* and plugin variables)"
+    )
+    serve.add_argument("--host", help="overrides SIMULATOR_HOST")
+    serve.add_argument("--port", type=int, help="overrides SIMULATOR_PORT")
+    serve.add_argument("--workers", type=int, help="overrides SIMULATOR_WORKERS")
+
+    sub.add_parser("plugins", help="list installed plugins, whether enabled, their routes and variables")
+
+    new = sub.add_parser("new-plugin", help="scaffold a plugin package with a route, settings and a test")
+    new.add_argument("name", help="plugin name: lower case letters, digits and _")
+    new.add_argument("dir", nargs="?", default=".", help="parent folder (default: the current one)")
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "plugins":
+            return _plugins()
+        return _new_plugin(args.name, Path(args.dir))
+    except StartupError as exc:
+        print(f"simulator: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from simulator.app import create_app
+    from simulator.host import PluginHost
+    from simulator.logs import log_config
+    from simulator.settings import CoreSettings, load_settings
+
+    core = load_settings(CoreSettings)
+    overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k)) is not None}
+    if overrides:
+        core = CoreSettings.model_validate(core.model_dump() | overrides)
+    # Built here even with several workers, so a bad setting fails once, in one line, before listening.
+    host = PluginHost.from_environment(core)
+    common = {
+        "host": core.host,
+        "port": core.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_config": log_config(core.log_level, core.log_format),
+        "timeout_graceful_shutdown": core.graceful_timeout,
+        "server_header": False,
+    }
+    if core.workers == 1:
+        uvicorn.run(create_app(host), **common)  # type: ignore[arg-type]
+    else:
+        # Each worker process rebuilds the app from the same environment.
+        uvicorn.run("simulator.app:create_app", factory=True, workers=core.workers, **common)  # type: ignore[arg-type]
+    return 0
+
+
+def _plugins() -> int:
+    from simulator.host import PluginHost, discover, select
+    from simulator.settings import CoreSettings, env_name, load_settings
+
+    core = load_settings(CoreSettings)
+    available = discover()
+    enabled = {p.name for p in select(available, core.plugins)}
+    host = PluginHost.from_environment(core.model_copy(update={"plugins": None}))
+    rows = [("PLUGIN", "VERSION", "ENABLED", "ROUTES", "ENV VARS")]
+    for name, plugin in sorted(host.plugins.items()):
+        routes = ", ".join(f"{'|'.join(r.methods)} {r.path}" for r in plugin.routes) or "-"
+        settings = plugin.settings
+        env = ", ".join(env_name(type(settings), f) for f in type(settings).model_fields) if settings else "-"
+        rows.append((name, plugin.version, "yes" if name in enabled else "no", routes, env))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4])
+    return 0
+
+
+def _new_plugin(name: str, parent: Path) -> int:
+    from simulator.scaffold import scaffold
+
+    created = scaffold(name, parent)
+    print(f"created {created}")
+    print(f"next: pip install -e {created} && pytest {created} && SIMULATOR_PLUGINS={name} simulator serve")
+    return 0

@@ -1,0 +1,69 @@
+"""Shared fixtures. ``serve`` starts real ``simulator serve`` processes, the way users run the simulator."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+Serve = Callable[..., str]
+
+# Variables the tests must not inherit from a developer's shell: they would change what a server does.
+_SCRUB = ("SIMULATOR_", "ELID_", "APIM_", "NBS_URL", "HEALTH_", "SPIKY_")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
+    return base | (env or {})
+
+
+def simulator_command() -> list[str]:
+    return [str(Path(sys.executable).with_name("simulator")), "serve"]
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    """``serve(env) -> base_url``: a real server on a free loopback port, stopped at teardown."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str] | None = None, *, timeout: float = 10.0) -> str:
+        port = free_port()
+        log_path = tmp_path / f"server-{port}.log"
+        full_env = clean_env(env) | {"SIMULATOR_HOST": "127.0.0.1", "SIMULATOR_PORT": str(port)}
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(simulator_command(), env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited {proc.returncode}: {log_path.read_text()}")
+            try:
+                if httpx.get(f"{base}/_simulator/plugins", timeout=1).status_code == 200:
+                    return base
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise AssertionError(f"server did not answer within {timeout} s")
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

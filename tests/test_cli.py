@@ -1,0 +1,94 @@
+"""The ``simulator`` command: plugin listing, the example plugin's discovery, and the scaffold."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Serve, clean_env
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    exe = str(Path(sys.executable).with_name("simulator"))
+    return subprocess.run(
+        [exe, *args], env=clean_env(env), capture_output=True, text=True, timeout=60, cwd=cwd
+    )
+
+
+def test_plugins_lists_every_installed_plugin_and_marks_the_enabled_ones() -> None:
+    result = run("plugins", env={"SIMULATOR_PLUGINS": "health"})
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
+    assert rows["health"][2] == "yes"
+    assert rows["spiky"][2] == "no"
+    assert "GET|HEAD /health" in result.stdout
+    assert "SPIKY_DELAY_SECONDS" in result.stdout
+
+
+def test_example_plugin_is_discovered_from_its_own_distribution() -> None:
+    from importlib.metadata import entry_points
+
+    (ep,) = [ep for ep in entry_points(group="simulator") if ep.name == "spiky"]
+    assert ep.dist is not None
+    assert ep.dist.name == "simulator-spiky"
+
+
+@pytest.mark.server
+def test_example_plugin_is_selectable_and_its_policy_works(serve: Serve) -> None:
+    base = serve(
+        {
+            "SIMULATOR_PLUGINS": "health,spiky",
+            "SPIKY_DELAY": '{"policy":"spiky.every_nth","n":3,"fast":0,"slow":0.4}',
+        }
+    )
+    times = []
+    for _ in range(3):
+        response = httpx.get(f"{base}/spiky/quote")
+        assert response.status_code == 200
+        times.append(response.elapsed.total_seconds())
+    assert max(times[:2]) < 0.2
+    assert times[2] >= 0.4
+    names = [p["name"] for p in httpx.get(f"{base}/_simulator/plugins").json()["plugins"]]
+    assert names == ["health", "spiky"]
+
+
+def test_new_plugin_output_passes_its_own_test(tmp_path: Path) -> None:
+    result = run("new-plugin", "demo", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    root = tmp_path / "demo"
+    assert (root / "pyproject.toml").read_text().count('demo = "simulator_demo"') == 1
+    test = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:asyncio",
+            "-W",
+            "error",
+            str(root / "tests"),
+        ],
+        cwd=root,
+        env=clean_env({"PYTHONPATH": str(root)}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert "1 passed" in test.stdout
+
+
+@pytest.mark.parametrize("name", ["Demo", "9lives", "has-dash"])
+def test_new_plugin_refuses_bad_names(tmp_path: Path, name: str) -> None:
+    result = run("new-plugin", name, str(tmp_path))
+    assert result.returncode == 2
+    assert "must be lower case letters" in result.stderr
