@@ -1,0 +1,289 @@
+"""The Terraform configuration in terraform/: formatting, validation, `terraform test` against a mocked
+AWS provider, checkov, a full apply + destroy against moto (a local AWS emulator on 127.0.0.1), and the
+deploy script's dry run.
+
+Needs terraform with the hashicorp/aws provider (registry or local mirror) and `.venv-tools` from
+scripts/terraform-tools.sh (checkov, moto). Missing tools skip these tests, unless
+TEST_REQUIRE_TERRAFORM=1 (CI), where they fail instead. Terraform runs on a temporary copy of the
+configuration so no state or .terraform/ is left in the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+pytestmark = pytest.mark.terraform
+
+REPO = Path(__file__).resolve().parents[2]
+TERRAFORM_DIR = REPO / "terraform"
+TOOLS_BIN = REPO / ".venv-tools" / "bin"
+# Only for machines without registry access (see TF_CLI_CONFIG_FILE below); the product never uses it.
+OFFLINE_CONFIG_TOOL = REPO.parent / "shared" / "tools" / "terraform-offline"
+
+# The provider's service endpoints that the configuration uses, all pointed at the emulator.
+EMULATED_SERVICES = (
+    "applicationautoscaling",
+    "cloudwatch",
+    "ec2",
+    "ecr",
+    "ecs",
+    "elbv2",
+    "iam",
+    "logs",
+    "s3",
+    "sts",
+)
+
+
+def unavailable(reason: str) -> NoReturn:
+    if os.environ.get("TEST_REQUIRE_TERRAFORM") == "1":
+        pytest.fail(f"{reason} (TEST_REQUIRE_TERRAFORM=1)")
+    pytest.skip(reason)
+
+
+def run(
+    args: list[str], env: dict[str, str], timeout: float, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def output_of(proc: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+
+
+@pytest.fixture(scope="session")
+def tf_env() -> dict[str, str]:
+    """Environment for terraform: non-interactive, and able to install the provider on this machine."""
+    if shutil.which("terraform") is None:
+        unavailable("terraform is not on PATH")
+    env = dict(os.environ, TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1")
+    config = env.get("TF_CLI_CONFIG_FILE", "")
+    if (not config or not Path(config).is_file()) and OFFLINE_CONFIG_TOOL.is_file():
+        found = subprocess.run(
+            [str(OFFLINE_CONFIG_TOOL)], capture_output=True, text=True, timeout=120, check=False
+        )
+        if found.returncode == 0:
+            env["TF_CLI_CONFIG_FILE"] = found.stdout.strip()
+    return env
+
+
+def copy_config(dest: Path) -> Path:
+    """A copy of terraform/ without local state or settings, so runs neither see nor leave any."""
+    shutil.copytree(
+        TERRAFORM_DIR,
+        dest,
+        ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "*.tfplan", "*.tfvars*", "__pycache__"),
+    )
+    return dest
+
+
+def init(workdir: Path, env: dict[str, str]) -> dict[str, str]:
+    """`terraform init` in workdir with its own TF_DATA_DIR; returns the env to use there."""
+    env = dict(env, TF_DATA_DIR=str(workdir / ".terraform"))
+    # readonly: the committed lock file must already cover the provider.
+    proc = run(
+        ["terraform", f"-chdir={workdir}", "init", "-backend=false", "-lockfile=readonly", "-no-color"],
+        env,
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        last_line = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        unavailable(f"terraform init cannot install the aws provider: {last_line}")
+    return env
+
+
+@pytest.fixture(scope="module")
+def initialised(
+    tf_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, str]]:
+    workdir = copy_config(tmp_path_factory.mktemp("tf") / "terraform")
+    return workdir, init(workdir, tf_env)
+
+
+def tool(name: str) -> Path:
+    path = TOOLS_BIN / name
+    if not path.exists():
+        unavailable(f"{path.relative_to(REPO)} is missing: run scripts/terraform-tools.sh")
+    return path
+
+
+def test_fmt(tf_env: dict[str, str]) -> None:
+    proc = run(
+        ["terraform", "fmt", "-check", "-recursive", "-diff", "-no-color", str(TERRAFORM_DIR)], tf_env, 60
+    )
+    assert proc.returncode == 0, "run `terraform fmt -recursive terraform`\n" + output_of(proc)
+
+
+def test_validate(initialised: tuple[Path, dict[str, str]]) -> None:
+    workdir, env = initialised
+    proc = run(["terraform", f"-chdir={workdir}", "validate", "-no-color"], env, 120)
+    assert proc.returncode == 0, output_of(proc)
+
+
+def test_terraform_test_with_mocked_aws(initialised: tuple[Path, dict[str, str]]) -> None:
+    workdir, env = initialised
+    proc = run(["terraform", f"-chdir={workdir}", "test", "-no-color"], env, 600)
+    assert proc.returncode == 0, output_of(proc)
+    summary = re.search(r"Success! (\d+) passed, 0 failed", proc.stdout)
+    assert summary, output_of(proc)
+    assert int(summary.group(1)) > 0, output_of(proc)
+
+
+def test_checkov_has_no_failed_checks() -> None:
+    checkov = tool("checkov")
+    proc = run(
+        [str(checkov), "-d", str(TERRAFORM_DIR), "--framework", "terraform", "--skip-download", "-o", "json"],
+        dict(os.environ),
+        600,
+    )
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail("checkov printed no JSON report\n" + output_of(proc))
+    summary = report["summary"]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in report["results"]["failed_checks"]
+    ]
+    assert not failed, "\n".join(failed)
+    assert summary["failed"] == 0
+    assert summary["parsing_errors"] == 0, output_of(proc)
+    assert summary["passed"] > 0
+    # Every skip is an inline `#checkov:skip=ID:reason` with its reason.
+    unexplained = [
+        c["check_id"]
+        for c in report["results"]["skipped_checks"]
+        if not (c["check_result"].get("suppress_comment") or "").strip()
+    ]
+    assert not unexplained, f"skips without a reason: {unexplained}"
+
+
+@pytest.fixture
+def moto_url(tmp_path: Path) -> Iterator[str]:
+    """moto's server on a free loopback port, with the launcher's Application Auto Scaling tagging."""
+    python = tool("python")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path / "moto.log").open("w")
+    server = subprocess.Popen(
+        [str(python), str(TERRAFORM_DIR / "tests" / "moto_server.py"), str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, MOTO_PORT=str(port)),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("moto did not start:\n" + (tmp_path / "moto.log").read_text()[-3000:])
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Path, moto_url: str) -> None:
+    workdir = copy_config(tmp_path / "terraform")
+    # An override file (merged over versions.tf by Terraform) points the provider at moto; the real
+    # configuration is unchanged. max_retries keeps a failing call from retrying for minutes.
+    override = {
+        "provider": {
+            "aws": {
+                "access_key": "test",
+                "secret_key": "test",
+                "skip_credentials_validation": True,
+                "skip_metadata_api_check": True,
+                "s3_use_path_style": True,
+                "max_retries": 2,
+                "endpoints": [{service: moto_url for service in EMULATED_SERVICES}],
+            }
+        }
+    }
+    (workdir / "emulator_override.tf.json").write_text(json.dumps(override, indent=2))
+    env = init(workdir, tf_env)
+    for leaked in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        env.pop(leaked, None)
+    env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_EC2_METADATA_DISABLED="true")
+    tf = ["terraform", f"-chdir={workdir}"]
+    variables = ["-var", "image_tag=0123456789ab", "-var", 'environment={"APIM_DELAY_SECONDS":"2"}']
+
+    proc = run([*tf, "plan", "-no-color", "-out=emulator.tfplan", *variables], env, 300)
+    assert proc.returncode == 0, output_of(proc)
+    plan = json.loads(run([*tf, "show", "-json", "emulator.tfplan"], env, 120).stdout)
+    planned = {
+        rc["address"]
+        for rc in plan["resource_changes"]
+        if rc["mode"] == "managed" and rc["change"]["actions"] == ["create"]
+    }
+    assert len(planned) > 40, sorted(planned)
+
+    proc = run([*tf, "apply", "-no-color", "emulator.tfplan"], env, 600)
+    assert proc.returncode == 0, output_of(proc)
+    state = set(run([*tf, "state", "list"], env, 120).stdout.split())
+    assert planned <= state, f"planned but not created: {sorted(planned - state)}"
+
+    outputs = {k: v["value"] for k, v in json.loads(run([*tf, "output", "-json"], env, 120).stdout).items()}
+    assert outputs["ecs_cluster_name"] == "fake-api-ecs-cluster"
+    assert outputs["ecs_service_name"] == "fake-api-ecs-service"
+    assert outputs["application_url"].startswith("http://")
+    ecr_url = re.compile(r"\d{12}\.dkr\.ecr\.eu-west-2\.amazonaws\.com/fake-api")
+    assert ecr_url.fullmatch(outputs["ecr_repository_url"]), outputs
+    assert outputs["latency_alarm_thresholds"] == {"scale_out_above": 3, "scale_in_below": 2.25}
+
+    proc = run([*tf, "destroy", "-no-color", "-auto-approve", *variables], env, 600)
+    assert proc.returncode == 0, output_of(proc)
+    left = [a for a in run([*tf, "state", "list"], env, 120).stdout.split() if not a.startswith("data.")]
+    assert not left, f"not destroyed: {left}"
+
+
+def test_deploy_dry_run_prints_the_whole_sequence(tmp_path: Path) -> None:
+    # A dry run needs neither AWS nor Docker, and with no Terraform state prints placeholders.
+    env = dict(os.environ, TF_DATA_DIR=str(tmp_path / "tfdata"))
+    proc = run(["bash", str(REPO / "scripts" / "deploy.sh"), "--dry-run"], env, 120)
+    assert proc.returncode == 0, output_of(proc)
+    commands = [line[2:] for line in proc.stdout.splitlines() if line.startswith("+ ")]
+    expected_in_order = [
+        "aws ecr get-login-password",
+        "docker build --platform linux/amd64",
+        "docker push",
+        'echo \'{"image_tag": ',
+        "apply -input=false -auto-approve",
+        "aws ecs update-service",
+        "aws ecs wait services-stable",
+        "/health",
+        "/eligibility-signposting-api/patient-check/9686368973",
+        "-X POST --data grant_type=client_credentials",
+    ]
+    position = 0
+    for wanted in expected_in_order:
+        found = next((i for i in range(position, len(commands)) if wanted in commands[i]), None)
+        assert found is not None, f"{wanted!r} missing or out of order in:\n" + "\n".join(commands)
+        position = found + 1
+    assert "| docker login --username AWS --password-stdin" in commands[0]
+    assert "/oauth2/token" in commands[-1]
