@@ -1,0 +1,110 @@
+"""FHIR OperationOutcome error bodies in the shape of the spec's 400/404/422 examples.
+
+Built per request (they echo what was wrong), which is fine: errors are off the hot path.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from simulator import Response
+
+FHIR_JSON = b"application/fhir+json"
+CODING_SYSTEM = "https://fhir.nhs.uk/CodeSystem/Spine-ErrorOrWarningCode"
+_ECHO = 64  # characters of a bad value echoed back; ids and headers can be long
+
+
+def outcome(
+    status: int, *, code: str, error_code: str, display: str, diagnostics: str, location: str
+) -> Response:
+    body = {
+        "resourceType": "OperationOutcome",
+        "id": str(uuid.uuid4()),
+        "meta": {"lastUpdated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "issue": [
+            {
+                "severity": "error",
+                "code": code,
+                "details": {"coding": [{"system": CODING_SYSTEM, "code": error_code, "display": display}]},
+                "diagnostics": diagnostics,
+                "location": [location],
+            }
+        ],
+    }
+    return Response.json(body, status=status, content_type=FHIR_JSON)
+
+
+def echo(value: str) -> str:
+    return value if len(value) <= _ECHO else value[:_ECHO] + "..."
+
+
+def invalid_nhs_number(value: str, reason: str) -> Response:
+    return outcome(
+        400,
+        code="value",
+        error_code="VALIDATION_ERROR",
+        display="The given NHS number was not in the expected format.",
+        diagnostics=f"{echo(value)!r} is not a valid NHS number: {reason}",
+        location="parameters/id",
+    )
+
+
+def not_found(nhs_number: str) -> Response:
+    return outcome(
+        404,
+        code="processing",
+        error_code="RESOURCE_NOT_FOUND",
+        display="The given NHS number was not found in our datasets.  This could be because the number is "
+        "incorrect or some other reason we cannot process that number.",
+        diagnostics=f"NHS Number {nhs_number} was not recognised by the Eligibility Signposting API",
+        location="parameters/id",
+    )
+
+
+def invalid_conditions(condition: str) -> Response:
+    # Wording of the spec's 400 example (and of the real API's validator).
+    return outcome(
+        400,
+        code="value",
+        error_code="VALIDATION_ERROR",
+        display="The given conditions were not in the expected format.",
+        diagnostics=f"{echo(condition)} should be a single or comma separated list of condition strings "
+        "with no other punctuation or special characters",
+        location="parameters/conditions",
+    )
+
+
+def invalid_category(category: str) -> Response:
+    # The spec's 422 example is exactly this case: an unrecognised category is Unprocessable Content.
+    return outcome(
+        422,
+        code="value",
+        error_code="VALIDATION_ERROR",
+        display="The supplied category was not recognised by the API.",
+        diagnostics=f"{echo(category)} is not a category that is supported by the API",
+        location="parameters/category",
+    )
+
+
+def invalid_include_actions(value: str) -> Response:
+    # The real API answers a bad includeActions like a bad category (422), with its own display text.
+    return outcome(
+        422,
+        code="value",
+        error_code="VALIDATION_ERROR",
+        display="The supplied value was not recognised by the API.",
+        diagnostics=f"{echo(value)} is not a value that is supported by the API",
+        location="parameters/includeActions",
+    )
+
+
+def invalid_request_id(value: str) -> Response:
+    return outcome(
+        400,
+        code="value",
+        error_code="VALIDATION_ERROR",
+        display="The supplied X-Request-ID header was not in the expected format.",
+        diagnostics=f"X-Request-ID {echo(value)!r} must be a UUID: 8-4-4-4-12 hexadecimal digits",
+        location="headers/X-Request-ID",
+    )
