@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 from simulator.errors import StartupError
 
@@ -27,12 +30,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     new.add_argument("name", help="plugin name: lower case letters, digits and _")
     new.add_argument("dir", nargs="?", default=".", help="parent folder (default: the current one)")
 
+    targets = sub.add_parser(
+        "targets", help="print load-test targets for vegeta (patient checks or token posts)"
+    )
+    targets.add_argument("--base-url", default="http://localhost:9123", help="default http://localhost:9123")
+    targets.add_argument(
+        "--kind",
+        choices=("patients", "synthetic", "token"),
+        default="patients",
+        help="patients: the 18 known test patients (default); synthetic: N valid NHS numbers; token: N POSTs",
+    )
+    targets.add_argument("-n", "--count", type=int, default=1000, help="targets for synthetic/token (1000)")
+    targets.add_argument("--seed", type=int, help="makes synthetic numbers reproducible")
+    targets.add_argument("--api-key", default="load-test-app", help="iss/sub of token assertions")
+    targets.add_argument("--kid", default="load-test-1", help="kid header of token assertions")
+    targets.add_argument("--private-key", type=Path, help="PEM key to sign with (strict validation)")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
         if args.command == "plugins":
             return _plugins()
+        if args.command == "targets":
+            return _targets(args)
         return _new_plugin(args.name, Path(args.dir))
     except StartupError as exc:
         print(f"simulator: error: {exc}", file=sys.stderr)
@@ -63,12 +84,20 @@ def _serve(args: argparse.Namespace) -> int:
         "timeout_graceful_shutdown": core.graceful_timeout,
         "server_header": False,
     }
+    # uvicorn re-raises a handled SIGTERM once it has drained; outside PID 1 (under tini, ECS's init, a
+    # shell) that would exit 143. Our handler, restored by uvicorn before it re-raises, makes a drained
+    # stop exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     if core.workers == 1:
         uvicorn.run(create_app(host), **common)  # type: ignore[arg-type]
     else:
         # Each worker process rebuilds the app from the same environment.
         uvicorn.run("simulator.app:create_app", factory=True, workers=core.workers, **common)  # type: ignore[arg-type]
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def _plugins() -> int:
@@ -88,6 +117,32 @@ def _plugins() -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4])
+    return 0
+
+
+def _targets(args: argparse.Namespace) -> int:
+    import random
+
+    from simulator import targets
+
+    if args.count < 1:
+        raise StartupError(f"--count must be at least 1, not {args.count}")
+    base = args.base_url.rstrip("/")
+    if args.kind == "token":
+        pem = args.private_key.read_bytes() if args.private_key else None
+        lines = targets.token_targets(base, args.count, args.api_key, args.kid, pem)
+    else:
+        numbers = (
+            list(targets.KNOWN_PATIENTS)
+            if args.kind == "patients"
+            else list(targets.synthetic_nhs_numbers(args.count, random.Random(args.seed)))
+        )
+        lines = targets.patient_targets(base, numbers)
+    try:
+        for line in lines:
+            print(line)
+    except BrokenPipeError:  # `| head` closed the pipe: not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's flush at exit
     return 0
 
 
