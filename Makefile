@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit venv clean
+.PHONY: run test lint typecheck unit venv clean help
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -39,3 +39,14 @@ clean:  ## remove the virtualenvs and caches
 	rm -rf $(VENV) .venv-tools .mypy_cache .ruff_cache .pytest_cache
 
 include terraform/terraform.mk
+
+bench/.tools/node_modules/wiremock:
+	-npm install --silent --prefix bench/.tools wiremock
+
+.PHONY: bench bench-smoke
+bench: $(STAMP) bench/.tools/node_modules/wiremock  ## benchmark against nginx and WireMock (~6 min): bench/results/
+	$(BIN)/python -m pip install -q matplotlib
+	$(BIN)/python bench/run.py
+
+bench-smoke: $(STAMP)  ## a short run of the benchmark harness (numbers mean nothing)
+	$(BIN)/python bench/run.py --smoke --servers simulator --out bench/results/smoke
