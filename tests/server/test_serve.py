@@ -43,7 +43,7 @@ def test_selection_by_env_serves_only_the_chosen_plugins(serve: Serve) -> None:
 )
 def test_bad_settings_exit_before_listening_with_one_line(env: dict[str, str], expected: str) -> None:
     # A free loopback port, so a server that wrongly starts cannot collide with anything.
-    env = env | {"SIMULATOR_HOST": "127.0.0.1", "SIMULATOR_PORT": str(free_port())}
+    env = {"SIMULATOR_HOST": "127.0.0.1", "SIMULATOR_PORT": str(free_port())} | env
     result = subprocess.run(
         simulator_command(), env=clean_env(env), capture_output=True, text=True, timeout=15
     )
