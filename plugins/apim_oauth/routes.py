@@ -1,0 +1,279 @@
+"""``POST /oauth2/token`` (signed-JWT client credentials and token exchange) and the ``/oauth2/*`` 404."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from typing import Final
+
+import jwt
+import orjson
+
+from plugins.apim_oauth import validation as v
+from plugins.apim_oauth.jwks import JwksUnavailable, KeySource
+from plugins.apim_oauth.ratelimit import RateLimiter
+from plugins.apim_oauth.settings import ApimSettings
+from plugins.apim_oauth.tokens import ReplayCache, TokenStore, new_token
+from simulator import Request, RequestBodyTooLarge, Response, Route
+
+# The platform's default lifetime (KVM cis2.access_token_expiry_ms); Apigee reports whole seconds left.
+ACCESS_TOKEN_MS: Final = 600_000
+# NHS login refresh tokens: 12 hours, reported the same way (not asserted by any public test).
+REFRESH_TOKEN_EXPIRES_IN: Final = b"43199"
+ISSUED_TOKEN_TYPE: Final = b"urn:ietf:params:oauth:token-type:access_token"
+
+_VERIFIER = jwt.PyJWS()
+
+
+class TokenEndpoint:
+    """The handlers, with the state they share: issued tokens, seen ``jti``s, quotas and key sets."""
+
+    def __init__(
+        self,
+        settings: ApimSettings,
+        store: TokenStore,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._mode = settings.validation
+        self._strict = settings.validation == "strict"
+        self._api_keys = settings.api_keys
+        self._token_url = settings.token_url
+        self._store = store
+        self._clock = clock
+        self._replays = ReplayCache(settings.jti_max_entries, settings.jti_ttl_seconds, clock=clock)
+        limit = settings.rate_limit_per_minute
+        self._limiter = RateLimiter(limit) if limit else None
+        self._keys = self._key_source(settings, settings.jwks)
+        self._id_token_keys = self._key_source(settings, settings.id_token_jwks)
+        self._id_token_issuers = settings.id_token_issuers
+        # Shaped like Apigee's message ids (rrt-<n>-b-<region>-<n>-<n>-<n>): unique per response, cheap. Not
+        # from the seeded generator, which repeats in every worker process.
+        self._message_prefix = f"rrt-{secrets.randbits(62)}-b-geu2-{os.getpid()}-"
+        self._message_seq = itertools.count(secrets.randbelow(10**8))
+
+    @staticmethod
+    def _key_source(settings: ApimSettings, source: str | None) -> KeySource | None:
+        if source is None:
+            return None
+        return KeySource(
+            source, timeout=settings.jwks_timeout_seconds, cache_seconds=settings.jwks_cache_seconds
+        )
+
+    # -- handlers -------------------------------------------------------------------------------------
+
+    async def token(self, request: Request) -> Response:
+        if request.method != "POST":
+            return v.METHOD_NOT_ALLOWED
+        if self._mode == "off":
+            return await self._any_post(request)
+        if not v.is_form(request.headers.get("content-type")):
+            return self._fail(v.CONTENT_TYPE)
+        try:
+            body = await request.body()
+        except RequestBodyTooLarge:
+            return self._fail(v.TOO_LARGE)
+        outcome = await self._check(request, v.parse_form(body))
+        return outcome if isinstance(outcome, Response) else self._fail(outcome)
+
+    async def not_found(self, request: Request) -> Response:
+        return self._fail(v.NOT_FOUND)
+
+    # -- the checks, in the proxy's order ---------------------------------------------------------------
+
+    async def _check(self, request: Request, form: dict[str, str]) -> Response | v.Problem:
+        grant = form.get("grant_type", "")
+        subject_type = form.get("subject_token_type")
+        if grant == v.CLIENT_CREDENTIALS and subject_type != v.ID_TOKEN:
+            exchange = False
+        elif subject_type == v.ID_TOKEN:
+            exchange = True
+        elif grant == v.TOKEN_EXCHANGE:
+            return v.SUBJECT_TOKEN_TYPE
+        elif grant:
+            # authorization_code and refresh_token have flows of their own on the platform; not faked here.
+            return v.GRANT_UNSUPPORTED
+        else:
+            return v.GRANT_MISSING
+
+        if form.get("client_assertion_type") != v.JWT_BEARER:
+            return v.ASSERTION_TYPE
+        if exchange and grant != v.TOKEN_EXCHANGE:
+            return v.GRANT_NOT_EXCHANGE
+        assertion = form.get("client_assertion")
+        if not assertion:
+            return v.ASSERTION_MISSING
+        decoded = v.decode(assertion)
+        if decoded is None:
+            return v.ASSERTION_MALFORMED
+        header, claims = decoded
+        now = self._clock()
+        problem = v.assertion_problem(header, claims, now)
+        if problem is not None:
+            return problem
+        sub = claims["sub"]
+        app = sub if isinstance(sub, str) else orjson.dumps(sub).decode()
+        seen_key = (app, claims["jti"])
+        if self._replays.seen(seen_key):
+            return v.JTI_REUSED
+        if claims["exp"] - now > v.MAX_EXP_AHEAD_SECONDS:
+            return v.EXP_TOO_FAR
+        # Recorded before the key, quota and signature checks, as on the platform: a later failure uses it up.
+        self._replays.add(seen_key)
+
+        if self._strict and app not in self._api_keys:
+            return v.UNKNOWN_API_KEY
+        if self._limiter is not None:
+            resets_at = self._limiter.hit(app)
+            if resets_at is not None:
+                return self._quota_exceeded(app, resets_at)
+        if self._strict:
+            problem = await self._verify_assertion(request, assertion, header, claims)
+            if problem is not None:
+                return problem
+
+        if exchange:
+            problem = await self._check_subject_token(form.get("subject_token"), now)
+            if problem is not None:
+                return problem
+        return self._issue(form, exchange)
+
+    async def _verify_assertion(
+        self, request: Request, assertion: str, header: v.Claims, claims: v.Claims
+    ) -> v.Problem | None:
+        if self._keys is None:
+            return v.NO_JWKS
+        try:
+            keys = await self._keys.keys()
+        except JwksUnavailable:
+            return v.JWKS_UNREACHABLE
+        kid = header["kid"]
+        key = keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            return v.KID_UNKNOWN
+        try:
+            _VERIFIER.decode_complete(assertion, key.key, algorithms=["RS512"])
+        except jwt.PyJWTError:
+            return v.SIGNATURE
+        if not v.audience_matches(claims.get("aud"), self._audience(request)):
+            return v.AUD
+        return None
+
+    async def _check_subject_token(self, token: str | None, now: float) -> v.Problem | None:
+        if not token:
+            return v.SUBJECT_MISSING
+        decoded = v.decode(token)
+        if decoded is None:
+            return v.SUBJECT_MALFORMED
+        header, claims = decoded
+        problem = v.subject_token_problem(header, claims, now)
+        if problem is not None or not self._strict:
+            return problem
+        if self._id_token_issuers and claims["iss"] not in self._id_token_issuers:
+            # The platform raises the same fault (and text) as for the client assertion's iss/sub.
+            return v.ISS_SUB
+        if self._id_token_keys is None:
+            return None
+        try:
+            keys = await self._id_token_keys.keys()
+        except JwksUnavailable:
+            return v.JWKS_UNREACHABLE
+        kid = header["kid"]
+        key = keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            return v.SUBJECT_KID_UNKNOWN
+        try:
+            _VERIFIER.decode_complete(token, key.key, algorithms=["RS256", "RS512"])
+        except jwt.PyJWTError:
+            return v.SIGNATURE
+        return None
+
+    def _audience(self, request: Request) -> str:
+        if self._token_url is not None:
+            return self._token_url
+        headers = request.headers
+        # Behind an ALB the simulator sees http and the ALB's address; clients sign the public URL.
+        scheme = headers.get("x-forwarded-proto") or str(request.scope.get("scheme", "http"))
+        host = headers.get("x-forwarded-host") or headers.get("host", "")
+        return f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}{request.path}"
+
+    # -- responses --------------------------------------------------------------------------------------
+
+    async def _any_post(self, request: Request) -> Response:
+        try:
+            form = v.parse_form(await request.body())
+        except RequestBodyTooLarge:
+            form = {}
+        return self._issue(form, form.get("subject_token_type") == v.ID_TOKEN)
+
+    def _issue(self, form: dict[str, str], exchange: bool) -> Response:
+        lifetime_ms = ACCESS_TOKEN_MS
+        override = form.get("_access_token_expiry_ms")
+        # The platform lets a client shorten (never lengthen) the lifetime; tests use it to watch expiry.
+        if override is not None and override.isdigit() and int(override) < ACCESS_TOKEN_MS:
+            lifetime_ms = int(override)
+        token = new_token()
+        self._store.add(token, lifetime_ms / 1000)
+        expires_in = str(max(lifetime_ms // 1000 - 1, 0)).encode()
+        if exchange:
+            body = b"".join((
+                b'{"access_token":"', token.encode(),
+                b'","expires_in":"', expires_in,
+                b'","token_type":"Bearer","issued_token_type":"', ISSUED_TOKEN_TYPE,
+                b'","refresh_token":"', new_token().encode(),
+                b'","refresh_token_expires_in":"', REFRESH_TOKEN_EXPIRES_IN,
+                b'","refresh_count":"0"}',
+            ))  # fmt: skip
+        else:
+            body = b"".join((
+                b'{"access_token":"', token.encode(),
+                b'","expires_in":"', expires_in,
+                b'","token_type":"Bearer","issued_at":"', str(int(self._clock() * 1000)).encode(),
+                b'"}',
+            ))  # fmt: skip
+        return Response(
+            200, body, ((b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()))
+        )
+
+    def _quota_exceeded(self, app: str, resets_at_ms: int) -> Response:
+        limit = self._limiter.limit if self._limiter is not None else 0
+        content = {
+            # The platform names the app; the simulator knows only its API key.
+            "message": (
+                f"Your application, {app}, has exceeded its quota of {limit} requests every 1 minute(s) "
+                "and is being rate limited."
+            ),
+            "scope": "application",
+            "policy": "quota",
+            "limit": limit,
+            "interval": 1,
+            "timeunit": "minute",
+            "ratelimiting_expiry_time_ms": resets_at_ms,
+            "message_id": self._message_id(),
+        }
+        return Response.json(content, status=429)
+
+    def _fail(self, problem: v.Problem) -> Response:
+        return problem.response(self._message_id())
+
+    def _message_id(self) -> str:
+        return f"{self._message_prefix}{next(self._message_seq)}-1"
+
+
+def routes(settings: ApimSettings, store: TokenStore) -> Iterable[Route]:
+    endpoint = TokenEndpoint(settings, store)
+    # Every method reaches the handlers: the real proxy answers 405 (token) and 404 (elsewhere) itself.
+    yield Route(
+        "/oauth2/token",
+        endpoint.token,
+        methods=("*",),
+        name="token",
+        summary=f"POST: signed-JWT client credentials and token exchange ({settings.validation} validation)",
+    )
+    yield Route("/oauth2", endpoint.not_found, methods=("*",), name="root", summary="404, as on the platform")
+    yield Route(
+        "/oauth2/{rest:path}", endpoint.not_found, methods=("*",), name="unknown", summary="404 Not Found"
+    )

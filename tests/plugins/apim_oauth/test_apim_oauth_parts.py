@@ -1,0 +1,123 @@
+"""The token store interface, the bounded caches, the quota window and start-up errors."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+import plugins.apim_oauth
+from plugins.apim_oauth.jwks import JwksUnavailable, KeySource
+from plugins.apim_oauth.ratelimit import RateLimiter
+from plugins.apim_oauth.tokens import ReplayCache, TokenStore, TokenValidator
+from simulator.app import create_app
+from simulator.errors import StartupError
+from simulator.host import PluginHost
+from tests.plugins.apim_oauth.apim_support import cc_form
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_other_plugins_can_ask_whether_a_bearer_token_is_valid() -> None:
+    host = PluginHost.from_plugins({"apim_oauth": plugins.apim_oauth})
+    tokens = host.generators()["apim_oauth.token_store"].generate()
+    assert isinstance(tokens, TokenValidator)
+    transport = httpx.ASGITransport(app=create_app(host))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        issued = (await client.post("/oauth2/token", data=cc_form())).json()["access_token"]
+    assert tokens.is_valid(issued)
+    assert not tokens.is_valid("not-issued")
+    assert not tokens.is_valid("")
+
+
+def test_tokens_expire_and_the_store_is_bounded() -> None:
+    clock = Clock()
+    store = TokenStore(max_entries=2, clock=clock)
+    store.add("a", 10)
+    store.add("b", 10)
+    store.add("c", 10)
+    assert len(store) == 2
+    assert not store.is_valid("a")
+    assert store.is_valid("b")
+    clock.now += 10
+    assert not store.is_valid("b")
+
+
+def test_the_replay_cache_forgets_after_its_ttl_and_past_its_size() -> None:
+    clock = Clock()
+    cache = ReplayCache(max_entries=3, ttl_seconds=30, clock=clock)
+    for key in ("a", "b", "c", "d"):
+        cache.add(key)
+    assert len(cache) == 3
+    assert not cache.seen("a")
+    assert cache.seen("d")
+    clock.now += 31
+    assert not cache.seen("d")
+    cache.add("e")
+    assert len(cache) == 1
+
+
+def test_the_quota_window_starts_at_the_first_request() -> None:
+    clock = Clock()
+    limiter = RateLimiter(2, clock=clock)
+    assert limiter.hit("app") is None
+    clock.now += 30
+    assert limiter.hit("app") is None
+    assert limiter.hit("app") == 1_060_000
+    assert limiter.hit("other") is None
+    clock.now += 30
+    assert limiter.hit("app") is None
+
+
+async def test_a_failed_jwks_fetch_is_not_retried_at_once() -> None:
+    clock = Clock()
+    calls: list[str] = []
+
+    def fetch(url: str, timeout: float) -> bytes:
+        calls.append(url)
+        raise OSError("unreachable")
+
+    source = KeySource("https://jwks.example/app.json", fetch=fetch, clock=clock)
+    for _ in range(2):
+        with pytest.raises(JwksUnavailable):
+            await source.keys()
+    assert len(calls) == 1
+    clock.now += 6
+    with pytest.raises(JwksUnavailable):
+        await source.keys()
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("APIM_VALIDATION", "lenient", "APIM_VALIDATION='lenient'"),
+        ("APIM_JWKS", "/no/such/file.json", "APIM_JWKS='/no/such/file.json'"),
+        ("APIM_JWKS", '{"keys": 1}', 'no "keys" list'),
+        ("APIM_RATE_LIMIT_PER_MINUTE", "-1", "APIM_RATE_LIMIT_PER_MINUTE='-1'"),
+        ("APIM_DELAY_SECONDS", "soon", "APIM_DELAY_SECONDS='soon'"),
+    ],
+)
+def test_bad_settings_stop_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(StartupError, match="invalid setting") as error:
+        PluginHost.from_plugins({"apim_oauth": plugins.apim_oauth})
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_validation_is_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APIM_VALIDATION", "STRICT")
+    monkeypatch.setenv("APIM_API_KEYS", " a , b,,")
+    host = PluginHost.from_plugins({"apim_oauth": plugins.apim_oauth})
+    settings = host.plugins["apim_oauth"].settings
+    assert settings is not None
+    assert settings.model_dump()["validation"] == "strict"
+    assert settings.model_dump()["api_keys"] == {"a", "b"}
