@@ -66,6 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
     from simulator.app import create_app
     from simulator.host import PluginHost
     from simulator.logs import log_config
+    from simulator.protocol import CoalescingHttpToolsProtocol
     from simulator.settings import CoreSettings, load_settings
 
     core = load_settings(CoreSettings)
@@ -78,7 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
         "host": core.host,
         "port": core.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": CoalescingHttpToolsProtocol,
         "access_log": False,
         "log_config": log_config(core.log_level, core.log_format),
         "timeout_graceful_shutdown": core.graceful_timeout,
