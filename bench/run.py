@@ -273,8 +273,6 @@ def wiremock(jar: Path, body: bytes, delay: float, warmup: float) -> Iterator[st
             "--no-request-journal",
             "--disable-request-logging",
             "--disable-banner",
-            "--container-threads",
-            "100",
             "--jetty-accept-queue-size",
             "8192",
         ]

@@ -16,7 +16,7 @@ end
 
 local header = b64url('{"alg":"RS512","typ":"JWT","kid":"bench-1"}')
 local counter = 0
-local thread_id = "0"
+thread_id = "0"  -- a global: setup() overrides it per thread with thread:set
 local threads = 0
 
 -- Every thread has its own Lua state with the same random seed: number them so jtis never collide.
