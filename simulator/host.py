@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
@@ -21,6 +21,8 @@ from simulator.errors import StartupError
 from simulator.http import Route
 from simulator.records import PluginContext, ResponseGenerator
 from simulator.settings import CoreSettings, PluginSettings, env_name, load_settings
+
+Named = TypeVar("Named", DelayPolicyType, ResponseGenerator)
 
 ENTRY_POINT_GROUP = "simulator"
 CORE = "core"
@@ -134,14 +136,10 @@ class PluginHost:
         owners: dict[str, str] = dict.fromkeys(policy_types, CORE)
         registered_policies: dict[str, tuple[DelayPolicyType, ...]] = {}
         for name in names:
-            records = tuple(self._call("simulator_register_delay_policies", name) or ())
-            full = []
-            for record in records:
-                full_name = f"{name}.{record.name}"
-                _claim(owners, "delay policy", full_name, name)
-                full.append(DelayPolicyType(full_name, record.build, record.description))
+            records = self._call("simulator_register_delay_policies", name) or ()
+            full = _prefixed(name, "delay policy", records, owners)
             policy_types.update((t.name, t) for t in full)
-            registered_policies[name] = tuple(full)
+            registered_policies[name] = full
 
         rngs = {name: self._rng(name) for name in names}
         generators: dict[str, ResponseGenerator] = {}
@@ -149,16 +147,10 @@ class PluginHost:
         gens_by_plugin: dict[str, tuple[ResponseGenerator, ...]] = {}
         for name in names:
             ctx = PluginContext(name, self.core, rngs[name], generators)
-            records = tuple(
-                self._call("simulator_register_generators", name, settings=settings[name], context=ctx) or ()
-            )
-            full_gens = []
-            for gen in records:
-                full_name = f"{name}.{gen.name}"
-                _claim(gen_owner, "generator", full_name, name)
-                full_gens.append(ResponseGenerator(full_name, gen.generate, gen.description))
+            records = self._call("simulator_register_generators", name, settings=settings[name], context=ctx)
+            full_gens = _prefixed(name, "generator", records or (), gen_owner)
             generators.update((g.name, g) for g in full_gens)
-            gens_by_plugin[name] = tuple(full_gens)
+            gens_by_plugin[name] = full_gens
 
         route_owner: dict[str, str] = {}
         route_names: dict[str, str] = {}
@@ -181,7 +173,7 @@ class PluginHost:
                 _claim(route_names, "route name", full_name, name)
                 for method in route.methods:
                     _claim(route_owner, "route", f"{method} {route.shape}", name)
-                routes.append(_renamed(route, full_name))
+                routes.append(replace(route, name=full_name))
             plugin_settings = settings[name]
             plugins[name] = Plugin(
                 name=name,
@@ -193,7 +185,6 @@ class PluginHost:
                 generators=gens_by_plugin[name],
                 delay_policies=registered_policies[name],
             )
-        _check_wildcards(plugins)
         return plugins
 
     def _settings(self, name: str) -> PluginSettings | None:
@@ -254,23 +245,14 @@ def _claim(owners: dict[str, str], kind: str, key: str, plugin: str) -> None:
         raise StartupError(f"{kind} {key} is registered by both {owner!r} and {plugin!r}")
 
 
-def _check_wildcards(plugins: Mapping[str, Plugin]) -> None:
-    """A ``*`` route and a specific method on the same shape would shadow each other: refuse it."""
-    star: dict[str, str] = {}
-    specific: dict[str, str] = {}
-    for plugin in plugins.values():
-        for route in plugin.routes:
-            target = star if "*" in route.methods else specific
-            target.setdefault(route.shape, plugin.name)
-    for shape, owner in star.items():
-        if shape in specific:
-            raise StartupError(
-                f"route * {shape} of {owner!r} overlaps a route of {specific[shape]!r} on the same path"
-            )
-
-
-def _renamed(route: Route, name: str) -> Route:
-    return Route(route.path, route.handler, route.methods, name, route.summary, route.delayed)
+def _prefixed(plugin: str, kind: str, records: Iterable[Named], owners: dict[str, str]) -> tuple[Named, ...]:
+    """Records renamed ``<plugin>.<name>``, each name claimed once."""
+    renamed = []
+    for record in records:
+        full = replace(record, name=f"{plugin}.{record.name}")
+        _claim(owners, kind, full.name, plugin)
+        renamed.append(full)
+    return tuple(renamed)
 
 
 def _load(available: Available) -> object:
