@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from simulator import introspection
 from simulator.host import PluginHost
 from simulator.http import Receive, Request, RequestBodyTooLarge, Response, Scope, Send
+from simulator.protocol import ARRIVED
 from simulator.routing import Router, Target, allowed, pick
 
 log = logging.getLogger("simulator")
@@ -49,7 +50,7 @@ class SimulatorApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            arrived = self._clock()
+            arrived = scope.get(ARRIVED) or self._clock()
             found = self.router.match(scope["method"], scope["path"])
             if found is not None:
                 table, params = found

@@ -9,9 +9,13 @@ of that step, so a response (or a batch of pipelined responses) costs one syscal
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import time
+from typing import Any, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# Scope key holding the request's arrival time (time.monotonic()); SimulatorApp measures delays from it.
+ARRIVED: Final = "simulator.arrived"
 
 
 class _CoalescingTransport:
@@ -47,3 +51,9 @@ class _CoalescingTransport:
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(_CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        # When the request's first bytes were parsed: under a burst the ASGI task starts later than this,
+        # and a delay measured from the task's start would overshoot by the queueing time.
+        self.scope[ARRIVED] = time.monotonic()  # type: ignore[typeddict-unknown-key]
