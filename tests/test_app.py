@@ -13,6 +13,7 @@ from simulator import PluginSettings, Request, Response, Route, hookimpl
 from simulator.app import SimulatorApp
 from simulator.host import PluginHost
 from simulator.http import Handler
+from simulator.protocol import ARRIVED
 
 
 class ZooSettings(PluginSettings):
@@ -169,3 +170,23 @@ async def test_introspection_lists_plugins_routes_settings_and_delay(client: htt
     ]
     assert zoo["delay"] == {"policy": "fixed", "seconds": 0.5}
     assert {"env": "ZOO_DELAY_SECONDS", "value": 0.5, "default": 0.0} in zoo["settings"]
+
+
+async def test_delay_counts_from_the_arrival_the_protocol_recorded(
+    monkeypatch: pytest.MonkeyPatch, sleeper: RecordingSleeper
+) -> None:
+    """Under a burst the ASGI task starts after the request arrived: that queueing is part of the delay."""
+    monkeypatch.setenv("ZOO_DELAY_SECONDS", "0.5")
+    app = SimulatorApp(PluginHost.from_plugins({"zoo": Zoo()}), sleep=sleeper.sleep, clock=sleeper.clock)
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/zoo/lion", "query_string": b"", "headers": []}
+    await app(scope | {ARRIVED: sleeper.now - 0.2}, receive, send)  # type: ignore[arg-type]
+    assert sleeper.sleeps == [pytest.approx(0.3)]
+    assert sent[0]["status"] == 200
