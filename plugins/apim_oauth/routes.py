@@ -146,18 +146,9 @@ class TokenEndpoint:
     ) -> v.Problem | None:
         if self._keys is None:
             return v.NO_JWKS
-        try:
-            keys = await self._keys.keys()
-        except JwksUnavailable:
-            return v.JWKS_UNREACHABLE
-        kid = header["kid"]
-        key = keys.get(kid) if isinstance(kid, str) else None
-        if key is None:
-            return v.KID_UNKNOWN
-        try:
-            _VERIFIER.decode_complete(assertion, key.key, algorithms=["RS512"])
-        except jwt.PyJWTError:
-            return v.SIGNATURE
+        problem = await _verify(self._keys, assertion, header, ["RS512"], v.KID_UNKNOWN)
+        if problem is not None:
+            return problem
         if not v.audience_matches(claims.get("aud"), self._audience(request)):
             return v.AUD
         return None
@@ -177,19 +168,7 @@ class TokenEndpoint:
             return v.ISS_SUB
         if self._id_token_keys is None:
             return None
-        try:
-            keys = await self._id_token_keys.keys()
-        except JwksUnavailable:
-            return v.JWKS_UNREACHABLE
-        kid = header["kid"]
-        key = keys.get(kid) if isinstance(kid, str) else None
-        if key is None:
-            return v.SUBJECT_KID_UNKNOWN
-        try:
-            _VERIFIER.decode_complete(token, key.key, algorithms=["RS256", "RS512"])
-        except jwt.PyJWTError:
-            return v.SIGNATURE
-        return None
+        return await _verify(self._id_token_keys, token, header, ["RS256", "RS512"], v.SUBJECT_KID_UNKNOWN)
 
     def _audience(self, request: Request) -> str:
         if self._token_url is not None:
@@ -277,3 +256,22 @@ def routes(settings: ApimSettings, store: TokenStore) -> Iterable[Route]:
     yield Route(
         "/oauth2/{rest:path}", endpoint.not_found, methods=("*",), name="unknown", summary="404 Not Found"
     )
+
+
+async def _verify(
+    source: KeySource, token: str, header: v.Claims, algorithms: list[str], kid_unknown: v.Problem
+) -> v.Problem | None:
+    """Check a JWT's signature with the key its ``kid`` names in ``source``; the problem, or None."""
+    try:
+        keys = await source.keys()
+    except JwksUnavailable:
+        return v.JWKS_UNREACHABLE
+    kid = header["kid"]
+    key = keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        return kid_unknown
+    try:
+        _VERIFIER.decode_complete(token, key.key, algorithms=algorithms)
+    except jwt.PyJWTError:
+        return v.SIGNATURE
+    return None
