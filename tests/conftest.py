@@ -31,6 +31,31 @@ def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return base | (env or {})
 
 
+def run_pytest_project(cwd: Path, target: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run pytest as a separate project would: its own folder, warnings as errors, no plugins of ours."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:asyncio",
+            "-W",
+            "error",
+            target,
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def simulator_command() -> list[str]:
     return [str(Path(sys.executable).with_name("simulator")), "serve"]
 

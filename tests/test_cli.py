@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Serve, clean_env
+from tests.conftest import Serve, clean_env, run_pytest_project
 
 
 def run(
@@ -63,26 +63,7 @@ def test_new_plugin_output_passes_its_own_test(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     root = tmp_path / "demo"
     assert (root / "pyproject.toml").read_text().count('demo = "simulator_demo"') == 1
-    test = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:asyncio",
-            "-W",
-            "error",
-            str(root / "tests"),
-        ],
-        cwd=root,
-        env=clean_env({"PYTHONPATH": str(root)}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    test = run_pytest_project(root, str(root / "tests"), clean_env({"PYTHONPATH": str(root)}))
     assert test.returncode == 0, test.stdout + test.stderr
     assert "1 passed" in test.stdout
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import inspect
 import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import httpx
 import pytest
 
 from simulator.testing import DEFAULT_IMAGE, SimulatorContainer
+from tests.conftest import run_pytest_project
 
 pytestmark = pytest.mark.container
 
@@ -57,26 +56,8 @@ def test_documented_example_passes_in_a_separate_project(simulator_image: str, t
         "SimulatorContainer(", f"SimulatorContainer({simulator_image!r}, ", 1
     )
     (tmp_path / "test_example.py").write_text(example)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:asyncio",
-            "-W",
-            "error",
-            "test_example.py",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = run_pytest_project(
+        tmp_path, "test_example.py", {**os.environ, "TESTCONTAINERS_RYUK_DISABLED": "true"}
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
