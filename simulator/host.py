@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 import pluggy
@@ -59,12 +59,8 @@ def discover() -> dict[str, Available]:
         version = ep.dist.version if ep.dist is not None else "unknown"
         if ep.name in found:
             raise StartupError(f"two installed distributions declare the plugin {ep.name!r}")
-        found[ep.name] = Available(ep.name, version, _loader(ep))
+        found[ep.name] = Available(ep.name, version, ep.load)
     return found
-
-
-def _loader(ep: EntryPoint) -> Callable[[], object]:
-    return lambda: ep.load()
 
 
 def select(available: Mapping[str, Available], wanted: tuple[str, ...] | None) -> list[Available]:

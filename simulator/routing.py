@@ -83,7 +83,8 @@ def allowed(table: MethodTable) -> str:
 
 
 def _normal(path: str) -> str:
-    return path.rstrip("/") or "/" if len(path) > 1 else path
+    """A trailing slash does not make another path."""
+    return path.rstrip("/") or "/"
 
 
 def _match_segments(route: Route, parts: list[str]) -> dict[str, str] | None:

@@ -19,6 +19,8 @@ from urllib.parse import urlencode
 
 import orjson
 
+from plugins.eligibility.nhs_number import check_digit
+
 PATIENT_CHECK = "/eligibility-signposting-api/patient-check/"
 TOKEN = "/oauth2/token"
 
@@ -28,17 +30,6 @@ KNOWN_PATIENTS = (
     "9658218873", "9658218997", "9658220150", "9686368973", "9658218881", "9658219004",
     "9686369120", "9466447939", "9658218903", "9658219012", "9661033498", "9735548844",
 )  # fmt: skip
-
-_WEIGHTS = (10, 9, 8, 7, 6, 5, 4, 3, 2)
-
-
-def check_digit(first_nine: str) -> int | None:
-    """The NHS number Modulus 11 check digit of nine digits; None where no valid number exists (10)."""
-    remainder = sum(int(d) * w for d, w in zip(first_nine, _WEIGHTS, strict=True)) % 11
-    digit = 11 - remainder
-    if digit == 11:
-        return 0
-    return None if digit == 10 else digit
 
 
 def synthetic_nhs_numbers(count: int, rng: random.Random) -> Iterator[str]:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from plugins.eligibility import outcomes
+from plugins.eligibility.nhs_number import problem as nhs_number_problem
 from plugins.eligibility.scenarios import Catalog
 from simulator import Request, Response, Route
 
@@ -17,24 +18,12 @@ _REQUEST_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA
 _CONDITION = re.compile(r"\s*([a-z0-9]+)\s*", re.IGNORECASE | re.ASCII)
 _CATEGORY = re.compile(r"\s*(VACCINATIONS|SCREENING|ALL)\s*", re.IGNORECASE)
 _INCLUDE_ACTIONS = re.compile(r"\s*([YN])\s*", re.IGNORECASE)
-_DIGITS = re.compile(r"\d{10}", re.ASCII)
 
 # Every condition the API knows is a vaccination: a SCREENING request has nothing to suggest.
 _NOTHING: frozenset[str] = frozenset()
 
 # The original fake's /nbs answer, standing in for the National Booking Service pages links lead to.
 BOOKING = Response.build(b"booking", content_type=b"text/plain")
-
-
-def nhs_number_problem(value: str) -> str | None:
-    """Why ``value`` is not a valid NHS number (10 digits, Modulus 11 check digit), or None."""
-    if not _DIGITS.fullmatch(value):
-        return "an NHS number is exactly 10 digits"
-    total = sum(int(digit) * weight for digit, weight in zip(value[:9], range(10, 1, -1), strict=True))
-    check = (11 - total % 11) % 11
-    if check == 10 or check != int(value[9]):
-        return "its last digit fails the Modulus 11 check"
-    return None
 
 
 def parse_query(query: dict[str, list[str]]) -> tuple[frozenset[str] | None, bool] | Response:
