@@ -73,3 +73,47 @@ def test_new_plugin_refuses_bad_names(tmp_path: Path, name: str) -> None:
     result = run("new-plugin", name, str(tmp_path))
     assert result.returncode == 2
     assert "must be lower case letters" in result.stderr
+
+
+def test_targets_lists_the_load_tests_patients() -> None:
+    result = run("targets", "--base-url", "http://sim:9123/")
+    lines = result.stdout.splitlines()
+    assert len(lines) == 18
+    assert lines[0] == "GET http://sim:9123/eligibility-signposting-api/patient-check/9657933617"
+
+
+def test_targets_synthetic_numbers_are_valid_distinct_and_reproducible() -> None:
+    from plugins.eligibility.nhs_number import problem
+
+    first = run("targets", "--kind", "synthetic", "-n", "200", "--seed", "7").stdout.splitlines()
+    numbers = [line.rsplit("/", 1)[1] for line in first]
+    assert len(set(numbers)) == 200
+    assert all(problem(number) is None for number in numbers)
+    assert run("targets", "--kind", "synthetic", "-n", "200", "--seed", "7").stdout.splitlines() == first
+
+
+def test_targets_token_posts_carry_fresh_assertions() -> None:
+    import base64
+    import json
+    from urllib.parse import parse_qs
+
+    import jwt
+
+    lines = run("targets", "--kind", "token", "-n", "2").stdout.splitlines()
+    jtis = set()
+    for line in lines:
+        target = json.loads(line)
+        assert target["method"] == "POST"
+        assert target["header"] == {"Content-Type": ["application/x-www-form-urlencoded"]}
+        form = parse_qs(base64.b64decode(target["body"]).decode())
+        assert form["grant_type"] == ["client_credentials"]
+        assertion = form["client_assertion"][0]
+        assert jwt.get_unverified_header(assertion) == {"alg": "RS512", "kid": "load-test-1", "typ": "JWT"}
+        jtis.add(jwt.decode(assertion, options={"verify_signature": False})["jti"])
+    assert len(jtis) == 2
+
+
+def test_targets_refuses_a_count_below_one() -> None:
+    result = run("targets", "--kind", "synthetic", "-n", "0")
+    assert result.returncode == 2
+    assert "--count must be at least 1" in result.stderr
