@@ -51,6 +51,9 @@ class Result:
     p50_ms: float = 0.0
     p90_ms: float = 0.0
     p99_ms: float = 0.0
+    p99_9_ms: float = 0.0
+    min_ms: float = 0.0
+    max_ms: float = 0.0
     errors: int = 0
     non_2xx: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -91,37 +94,33 @@ def rss_mib(pid: int) -> float:
     return total / 1024
 
 
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if not match:
-        raise ValueError(text)
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
 def wrk(
     url: str, connections: int, seconds: float, script: str | None = None, timeout: str = "10s"
 ) -> dict[str, Any]:
+    """One wrk run; latency percentiles are exact (latency.lua), not wrk's table rounded to 10 ms."""
     threads = 2 if connections >= 2 else 1
-    cmd = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--latency",
-        f"--timeout={timeout}",
-    ]
+    source = (BENCH / "latency.lua").read_text()
     if script:
-        cmd += ["-s", str(BENCH / script)]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 120).stdout
+        source = (BENCH / script).read_text() + "\n" + source
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(source)
+        lua.flush()
+        cmd = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            f"--timeout={timeout}",
+            "-s",
+            lua.name,
+            url,
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120).stdout
     parsed: dict[str, Any] = {"raw": out}
     if m := re.search(r"Requests/sec:\s+([\d.]+)", out):
         parsed["rps"] = float(m.group(1))
-    for pct in ("50", "90", "99"):
-        if m := re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M):
-            parsed[f"p{pct}"] = _ms(m.group(1))
+    for name, microseconds in re.findall(r"^exact-(\S+)-us (\d+)$", out, re.M):
+        parsed[name.replace(".", "_")] = int(microseconds) / 1000
     errors = 0
     if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         errors = sum(int(g) for g in m.groups())
@@ -143,6 +142,9 @@ def result(
         p50_ms=run.get("p50", 0.0),
         p90_ms=run.get("p90", 0.0),
         p99_ms=run.get("p99", 0.0),
+        p99_9_ms=run.get("p99_9", 0.0),
+        min_ms=run.get("min", 0.0),
+        max_ms=run.get("max", 0.0),
         errors=run["errors"],
         non_2xx=run["non_2xx"],
         extra=extra,
@@ -361,7 +363,7 @@ def main() -> int:
         print("bench: wrk is not installed (Debian package wrk)", file=sys.stderr)
         return 2
     seconds = 1.0 if args.smoke else args.seconds
-    delay_seconds = 2.5 if args.smoke else max(20.0, args.seconds)
+    delay_seconds = 5.0 if args.smoke else max(20.0, args.seconds)
     results: list[Result] = []
     notes: list[str] = []
     servers = set(args.servers.split(","))
@@ -495,16 +497,16 @@ def markdown(report: dict[str, Any]) -> str:
         f"**Simulator / WireMock throughput (canned patient-check): {ratio(report, 'wiremock')}**; "
         f"simulator / nginx: {ratio(report, 'nginx')}.",
         "",
-        "| server | scenario | connections | req/s | p50 ms | p90 ms | p99 ms | p99 overshoot ms "
-        "| errors | non-2xx |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| server | scenario | connections | req/s | min ms | p50 ms | p90 ms | p99 ms | p99.9 ms "
+        "| p99 overshoot ms | errors | non-2xx |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
-        overshoot = f"{r['p99_ms'] - 2000:.0f}" if "delay" in r["scenario"] else ""
+        overshoot = f"{r['p99_ms'] - 2000:.1f}" if "delay" in r["scenario"] else ""
         lines.append(
             f"| {r['server']} | {r['scenario']} | {r['connections']} | {r['requests_per_s']:,.0f} "
-            f"| {r['p50_ms']:.2f} | "
-            f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {overshoot} | {r['errors']} | {r['non_2xx']} |"
+            f"| {r['min_ms']:.2f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['p99_ms']:.2f} "
+            f"| {r['p99_9_ms']:.2f} | {overshoot} | {r['errors']} | {r['non_2xx']} |"
         )
     for r in report["results"]:
         if "rss_peak_mib" in r["extra"]:

@@ -8,7 +8,6 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from simulator.errors import StartupError
 
@@ -61,9 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import logging.config
+
     import uvicorn
 
-    from simulator.app import create_app
+    from simulator import workers
+    from simulator.app import serve_app
     from simulator.host import PluginHost
     from simulator.logs import log_config
     from simulator.protocol import CoalescingHttpToolsProtocol
@@ -75,30 +77,28 @@ def _serve(args: argparse.Namespace) -> int:
         core = CoreSettings.model_validate(core.model_dump() | overrides)
     # Built here even with several workers, so a bad setting fails once, in one line, before listening.
     host = PluginHost.from_environment(core)
-    common = {
-        "host": core.host,
-        "port": core.port,
+    options = {
         "loop": "uvloop",
         "http": CoalescingHttpToolsProtocol,
         "access_log": False,
         "log_config": log_config(core.log_level, core.log_format),
         "timeout_graceful_shutdown": core.graceful_timeout,
         "server_header": False,
+        # uvicorn's proxy-headers middleware rewrites the client address and scheme from X-Forwarded-* on
+        # every request; nothing here uses the client address, and apim_oauth reads X-Forwarded-Proto itself.
+        "proxy_headers": False,
     }
-    # uvicorn re-raises a handled SIGTERM once it has drained; outside PID 1 (under tini, ECS's init, a
-    # shell) that would exit 143. Our handler, restored by uvicorn before it re-raises, makes a drained
-    # stop exit 0.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    if core.workers == 1:
-        uvicorn.run(create_app(host), **common)  # type: ignore[arg-type]
-    else:
-        # Each worker process rebuilds the app from the same environment.
-        uvicorn.run("simulator.app:create_app", factory=True, workers=core.workers, **common)  # type: ignore[arg-type]
+    sockets = workers.listen(core.host, core.port, core.workers)
+    logging.config.dictConfig(options["log_config"])  # type: ignore[arg-type]
+    port = sockets[0].getsockname()[1]
+    logging.getLogger("simulator").info(
+        "listening on http://%s:%d with %d worker process(es)", core.host, port, core.workers
+    )
+    if core.workers > 1:
+        return workers.supervise(sockets, options, core.graceful_timeout)
+    signal.signal(signal.SIGTERM, workers.exit_cleanly)
+    uvicorn.Server(uvicorn.Config(serve_app(host), **options)).run(sockets=sockets)  # type: ignore[arg-type]
     return 0
-
-
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
 
 
 def _plugins() -> int:

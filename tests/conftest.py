@@ -60,31 +60,29 @@ def simulator_command() -> list[str]:
     return [str(Path(sys.executable).with_name("simulator")), "serve"]
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Serve]:
-    """``serve(env) -> base_url``: a real server on a free loopback port, stopped at teardown."""
-    procs: list[subprocess.Popen[bytes]] = []
+def start_server(
+    env: dict[str, str] | None, log_path: Path, *, timeout: float = 10.0
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A real ``simulator serve`` on a free loopback port, once it answers: (process, base URL)."""
+    port = free_port()
+    full_env = clean_env(env) | {"SIMULATOR_HOST": "127.0.0.1", "SIMULATOR_PORT": str(port)}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(simulator_command(), env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited {proc.returncode}: {log_path.read_text()}")
+        try:
+            if httpx.get(f"{base}/_simulator/plugins", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"server did not answer within {timeout} s")
 
-    def start(env: dict[str, str] | None = None, *, timeout: float = 10.0) -> str:
-        port = free_port()
-        log_path = tmp_path / f"server-{port}.log"
-        full_env = clean_env(env) | {"SIMULATOR_HOST": "127.0.0.1", "SIMULATOR_PORT": str(port)}
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(simulator_command(), env=full_env, stdout=log, stderr=subprocess.STDOUT)
-        procs.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited {proc.returncode}: {log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/_simulator/plugins", timeout=1).status_code == 200:
-                    return base
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise AssertionError(f"server did not answer within {timeout} s")
 
-    yield start
+def stop_servers(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
         proc.terminate()
     for proc in procs:
@@ -92,3 +90,17 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    """``serve(env) -> base_url``: a real server on a free loopback port, stopped at teardown."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str] | None = None, *, timeout: float = 10.0) -> str:
+        proc, base = start_server(env, tmp_path / f"server-{len(procs)}.log", timeout=timeout)
+        procs.append(proc)
+        return base
+
+    yield start
+    stop_servers(procs)

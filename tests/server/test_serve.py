@@ -81,7 +81,7 @@ def test_one_second_delay_for_200_concurrent_requests(serve: Serve) -> None:
     results, (health_status, health_time) = asyncio.run(measure())
     assert {status for status, _ in results} == {200}
     durations = sorted(seconds for _, seconds in results)
-    assert durations[0] >= 0.99
+    assert durations[0] >= 1.0  # a delay is a floor: never early
     assert durations[-1] < 1.1, durations[-5:]
     assert health_status == 200
     assert health_time < 0.1

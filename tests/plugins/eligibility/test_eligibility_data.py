@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from plugins.eligibility.data import extract
+from plugins.eligibility.scenarios import response_id
 from tests.plugins.eligibility.support import DATA, ERROR_NUMBERS, LOAD_TEST_PATIENTS, patients_mapping
 
 
@@ -44,3 +46,11 @@ def test_every_load_test_patient_and_error_number_is_mapped() -> None:
     assert set(LOAD_TEST_PATIENTS) | set(ERROR_NUMBERS) <= set(mapping)
     index = json.loads((extract.OUT / "index.json").read_text())
     assert {entry["scenario"] for entry in mapping.values()} <= set(index)
+
+
+def test_response_ids_are_distinct_version_4_uuids() -> None:
+    ids = [response_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    for raw in ids[:2_000]:
+        parsed = uuid.UUID(raw.decode())
+        assert (parsed.version, parsed.variant, str(parsed).encode()) == (4, uuid.RFC_4122, raw)

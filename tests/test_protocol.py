@@ -1,0 +1,145 @@
+"""The uvicorn protocol additions and the timing helpers, on a real uvloop event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import subprocess
+import sys
+import time
+from typing import Any
+
+import uvloop
+from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+from simulator.app import GC_YOUNG_THRESHOLD, sleep_at_least, timer_seconds
+from simulator.http import Message
+from simulator.protocol import _CoalescingTransport, _respond_later
+from tests.conftest import clean_env
+
+START: Message = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+BODY: Message = {"type": "http.response.body", "body": b"ok"}
+
+
+class RecordingTransport:
+    """The socket end of a transport: records each write (one write = one send system call)."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def cycle_on(loop: asyncio.AbstractEventLoop, raw: RecordingTransport) -> RequestResponseCycle:
+    transport: Any = _CoalescingTransport(raw, loop)  # type: ignore[arg-type]
+    return RequestResponseCycle(
+        scope={"type": "http", "method": "GET", "http_version": "1.1"},  # type: ignore[typeddict-item]
+        transport=transport,
+        flow=FlowControl(transport),
+        logger=logging.getLogger("test"),
+        access_logger=logging.getLogger("test"),
+        access_log=False,
+        default_headers=[],
+        message_event=asyncio.Event(),
+        expect_100_continue=False,
+        keep_alive=True,
+        on_response=lambda: None,
+    )
+
+
+def test_timer_seconds_asks_for_a_whole_millisecond_past_the_delay() -> None:
+    assert timer_seconds(2.0) == 2.001
+    assert timer_seconds(0.0004) == 0.002
+    assert all(timer_seconds(s / 7919) >= s / 7919 + 0.001 for s in range(1, 20_000))
+
+
+def test_sleep_at_least_never_returns_early_on_uvloop() -> None:
+    async def worst_early() -> float:
+        worst = 0.0
+        for i in range(150):
+            busy_until = time.monotonic() + (i % 7) * 0.0003  # start at varied points within a millisecond
+            while time.monotonic() < busy_until:
+                pass
+            wanted = 0.002 + (i % 5) * 0.0013
+            start = time.monotonic()
+            await sleep_at_least(wanted)
+            worst = min(worst, time.monotonic() - start - wanted)
+        return worst
+
+    # Plain asyncio.sleep on uvloop returned up to 1.3 ms early in this loop.
+    assert uvloop.run(worst_early()) >= 0
+
+
+def test_respond_later_writes_the_whole_response_at_once_when_due() -> None:
+    async def scenario() -> tuple[list[bytes], list[bytes], bool, float]:
+        loop = asyncio.get_running_loop()
+        raw = RecordingTransport()
+        cycle = cycle_on(loop, raw)
+        start = time.monotonic()
+        done = _respond_later(loop, cycle.send, timer_seconds(0.02), START, BODY)  # type: ignore[arg-type]
+        await asyncio.sleep(0.005)
+        before = list(raw.writes)
+        sent = await done
+        return before, raw.writes, sent, time.monotonic() - start
+
+    before, writes, sent, elapsed = uvloop.run(scenario())
+    assert (before, sent) == ([], True)
+    assert elapsed >= 0.02
+    assert len(writes) == 1  # headers and body in one write, made by the timer itself
+    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert writes[0].endswith(b"\r\n\r\nok")
+
+
+def test_respond_later_leaves_the_sending_to_the_caller_when_writes_are_paused() -> None:
+    async def scenario() -> tuple[bool, list[bytes]]:
+        loop = asyncio.get_running_loop()
+        raw = RecordingTransport()
+        cycle = cycle_on(loop, raw)
+        cycle.flow.pause_writing()
+        return await _respond_later(loop, cycle.send, 0.01, START, BODY), raw.writes  # type: ignore[arg-type]
+
+    assert uvloop.run(scenario()) == (False, [])
+
+
+def test_respond_later_only_waits_when_send_is_not_uvicorns() -> None:
+    async def scenario() -> tuple[bool, float, list[Message]]:
+        sent: list[Message] = []
+
+        async def wrapped(message: Message) -> None:  # e.g. a middleware's send
+            sent.append(message)
+
+        start = time.monotonic()
+        result = await _respond_later(asyncio.get_running_loop(), wrapped, timer_seconds(0.01), START, BODY)
+        return result, time.monotonic() - start, sent
+
+    result, elapsed, sent = uvloop.run(scenario())
+    assert (result, sent) == (False, [])
+    assert elapsed >= 0.01
+
+
+def test_a_serving_process_freezes_its_start_up_heap_and_collects_less_often() -> None:
+    code = (
+        "import gc, json; from simulator.app import serve_app; serve_app(); "
+        "print(json.dumps([gc.get_threshold(), gc.get_freeze_count()]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=clean_env({"SIMULATOR_PLUGINS": "health,eligibility"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    thresholds, frozen = json.loads(result.stdout)
+    assert thresholds == [GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:]]
+    assert frozen > 10_000  # modules and plugin data
