@@ -11,14 +11,19 @@ import sys
 import time
 from typing import Any
 
+import pytest
+import simulator_spiky
+import uvicorn
 import uvloop
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from simulator.app import GC_YOUNG_THRESHOLD, sleep_at_least, timer_seconds
+from simulator.app import GC_YOUNG_THRESHOLD, create_app, sleep_at_least, timer_seconds
+from simulator.host import PluginHost
 from simulator.http import Message
-from simulator.protocol import _CoalescingTransport, _respond_later
-from tests.conftest import clean_env
+from simulator.protocol import CoalescingHttpToolsProtocol, _CoalescingTransport, _respond_later
+from tests.conftest import clean_env, free_port
+from tests.rawhttp import many
 
 START: Message = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
 BODY: Message = {"type": "http.response.body", "body": b"ok"}
@@ -143,3 +148,39 @@ def test_a_serving_process_freezes_its_start_up_heap_and_collects_less_often() -
     thresholds, frozen = json.loads(result.stdout)
     assert thresholds == [GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:]]
     assert frozen > 10_000  # modules and plugin data
+
+
+def test_delayed_requests_leave_no_reference_cycles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each request's objects must be freed by reference counting, not wait for the collector."""
+    monkeypatch.setenv("SPIKY_DELAY_SECONDS", "0.05")
+
+    async def scenario() -> int:
+        host = PluginHost.from_plugins({"spiky": simulator_spiky})
+        port = free_port()
+        config = uvicorn.Config(
+            create_app(host),
+            host="127.0.0.1",
+            port=port,
+            loop="none",
+            lifespan="off",
+            log_level="warning",
+            http=CoalescingHttpToolsProtocol,
+        )
+        server = uvicorn.Server(config)
+        serving = asyncio.ensure_future(server.serve())
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
+            await asyncio.sleep(0.01)
+        await many("127.0.0.1", port, "/spiky/quote", 20)  # warm up: first-use caches are not garbage
+        gc.collect()
+        gc.disable()
+        try:
+            statuses = [status for status, _ in await many("127.0.0.1", port, "/spiky/quote", 100)]
+            assert statuses == [200] * 100
+            unreachable = gc.collect()
+        finally:
+            gc.enable()
+            server.should_exit = True
+            await serving
+        return unreachable
+
+    assert uvloop.run(scenario()) == 0
