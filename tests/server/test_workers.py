@@ -38,7 +38,14 @@ def children(pid: int) -> list[int]:
 
 def workers_of(pid: int) -> list[int]:
     """The worker processes (multiprocessing may also start a resource tracker)."""
-    return [c for c in children(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return [c for c in children(pid) if b"spawn_main" in cmdline(c)]
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:  # exited (and reaped) meanwhile
+        return b""
 
 
 def sockets(pid: int) -> int:
