@@ -78,7 +78,7 @@ class SimulatorApp:
                 target = pick(table, scope["method"])
                 if target is None:
                     response = _NOT_ALLOWED.with_headers(((b"allow", allowed(table).encode()),))
-                    await _send(send, response, head=False)
+                    await _send(send, *_messages(response, head=False))
                     return
                 await self._serve(target, Request(scope, receive, params, self._max_body), arrived, send)
                 return
@@ -92,7 +92,7 @@ class SimulatorApp:
         except Exception:
             log.exception("route %s failed on %s %s", target.route.name, request.method, request.path)
             response = _INTERNAL
-        head = request.method == "HEAD"
+        start, body = _messages(response, head=request.method == "HEAD")
         if target.delay is not None:
             # The delay is a deadline from arrival: time spent in the handler is absorbed, not added.
             remaining = arrived + target.delay.sample(target.rng) - self._clock()
@@ -100,20 +100,20 @@ class SimulatorApp:
                 respond_later: RespondLater | None = request.scope.get(RESPOND_LATER)
                 if respond_later is None:
                     await self._sleep(remaining)
-                elif await respond_later(send, timer_seconds(remaining), *_messages(response, head)):
+                elif await respond_later(send, timer_seconds(remaining), start, body):
                     return
-        await _send(send, response, head=head)
+        await _send(send, start, body)
 
 
-def _messages(response: Response, head: bool) -> tuple[Message, Message]:
+def _messages(response: Response, *, head: bool) -> tuple[Message, Message]:
+    """The ASGI ``http.response.start`` and ``http.response.body`` messages of ``response``."""
     return (
         {"type": "http.response.start", "status": response.status, "headers": response.headers},
         {"type": "http.response.body", "body": b"" if head else response.body},
     )
 
 
-async def _send(send: Send, response: Response, *, head: bool) -> None:
-    start, body = _messages(response, head)
+async def _send(send: Send, start: Message, body: Message) -> None:
     await send(start)
     await send(body)
 
