@@ -7,12 +7,12 @@ FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml ./
-# Dependencies get their own layer, so a source change rebuilds only the layers below.
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
-        > requirements.txt \
-    && /opt/venv/bin/pip install -q -r requirements.txt
-COPY README.md ./
+# The dependencies are exactly requirements.lock's, each checked against its hash (`make lock` re-resolves
+# them), so an image rebuilt later runs what was tested, never whatever is newest. They get their own
+# layer: a source change rebuilds only the layers below.
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install -q --no-deps --require-hashes -r requirements.lock
+COPY pyproject.toml README.md ./
 COPY simulator ./simulator
 COPY plugins ./plugins
 # pip is not needed at run time. The image is immutable, so bytecode is compiled once here and never checked

@@ -4,16 +4,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit venv clean help
+.PHONY: run test lint typecheck unit venv lock clean help
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-$(STAMP): pyproject.toml examples/spiky/pyproject.toml
+$(STAMP): pyproject.toml requirements.lock examples/spiky/pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	# The image's exact dependencies first (hash-checked), so the tests run what the image runs.
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install -q -e '.[dev]' -e examples/spiky
 	touch $@
 
@@ -34,6 +36,10 @@ unit: $(STAMP)  ## pytest without the container and terraform tests
 
 test: lint typecheck terraform-tools $(STAMP)  ## the whole suite: lint, types, unit, real-server, container and terraform tests
 	$(BIN)/pytest
+
+lock: $(STAMP)  ## re-resolve requirements.lock (the image's pinned, hashed dependencies) from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command 'make lock' --quiet -o requirements.lock
 
 clean:  ## remove the virtualenvs and caches
 	rm -rf $(VENV) .venv-tools .mypy_cache .ruff_cache .pytest_cache

@@ -12,17 +12,28 @@ import gc
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final
 
 from fastapi import FastAPI
 
-from simulator import introspection
+import simulator
+from simulator import introspection, openapi
 from simulator.host import PluginHost
-from simulator.http import Message, Receive, Request, RequestBodyTooLarge, Response, Scope, Send
-from simulator.protocol import ARRIVED, RESPOND_LATER, RespondLater
-from simulator.routing import Router, Target, allowed, pick
+from simulator.http import (
+    ARRIVED,
+    RESPOND_LATER,
+    Message,
+    Receive,
+    Request,
+    RequestBodyTooLarge,
+    RespondLater,
+    Response,
+    Scope,
+    Send,
+)
+from simulator.routing import Endpoint, RouteTable, allowed, pick
 
 log = logging.getLogger("simulator")
 
@@ -33,6 +44,7 @@ Clock = Callable[[], float]
 GC_YOUNG_THRESHOLD: Final = 10_000
 
 _NOT_ALLOWED = Response.text("Method Not Allowed", status=405)
+_NO_EXTENSIONS: Final[Mapping[str, Any]] = {}
 _TOO_LARGE = Response.json({"detail": "Request body too large"}, status=413)
 _INTERNAL = Response.json({"detail": "Internal simulator error"}, status=500)
 
@@ -59,8 +71,8 @@ class SimulatorApp:
         self, host: PluginHost, *, sleep: Sleep = sleep_at_least, clock: Clock = time.monotonic
     ) -> None:
         self.host = host
-        self.router = Router(
-            Target(route, plugin.name, plugin.delay if route.delayed else None, plugin.rng)
+        self.routes = RouteTable(
+            Endpoint(route, plugin.name, plugin.delay if route.delayed else None, plugin.rng)
             for plugin in host.plugins.values()
             for route in plugin.routes
         )
@@ -71,33 +83,42 @@ class SimulatorApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            arrived = scope.get(ARRIVED) or self._clock()
-            found = self.router.match(scope["method"], scope["path"])
+            extensions = scope.get("extensions") or _NO_EXTENSIONS
+            arrived = extensions.get(ARRIVED) or self._clock()
+            found = self.routes.match(scope["path"])
             if found is not None:
                 table, params = found
-                target = pick(table, scope["method"])
-                if target is None:
-                    response = _NOT_ALLOWED.with_headers(((b"allow", allowed(table).encode()),))
+                endpoint = pick(table, scope["method"])
+                if endpoint is None:
+                    response = _NOT_ALLOWED.with_headers({"allow": allowed(table)})
                     await _send(send, *_messages(response, head=False))
                     return
-                await self._serve(target, Request(scope, receive, params, self._max_body), arrived, send)
+                request = Request(scope, receive, params, self._max_body)
+                await self._serve(endpoint, request, arrived, extensions, send)
                 return
         await self.admin(scope, receive, send)
 
-    async def _serve(self, target: Target, request: Request, arrived: float, send: Send) -> None:
+    async def _serve(
+        self,
+        endpoint: Endpoint,
+        request: Request,
+        arrived: float,
+        extensions: Mapping[str, Any],
+        send: Send,
+    ) -> None:
         try:
-            response = await target.route.handler(request)
+            response = await endpoint.route.handler(request)
         except RequestBodyTooLarge:
             response = _TOO_LARGE
         except Exception:
-            log.exception("route %s failed on %s %s", target.route.name, request.method, request.path)
+            log.exception("route %s failed on %s %s", endpoint.route.name, request.method, request.path)
             response = _INTERNAL
         start, body = _messages(response, head=request.method == "HEAD")
-        if target.delay is not None:
+        if endpoint.delay is not None:
             # The delay is a deadline from arrival: time spent in the handler is absorbed, not added.
-            remaining = arrived + target.delay.sample(target.rng) - self._clock()
+            remaining = arrived + endpoint.delay.sample(endpoint.rng) - self._clock()
             if remaining > 0:
-                respond_later: RespondLater | None = request.scope.get(RESPOND_LATER)
+                respond_later: RespondLater | None = extensions.get(RESPOND_LATER)
                 if respond_later is None:
                     await self._sleep(remaining)
                 elif await respond_later(send, timer_seconds(remaining), start, body):
@@ -108,7 +129,7 @@ class SimulatorApp:
 def _messages(response: Response, *, head: bool) -> tuple[Message, Message]:
     """The ASGI ``http.response.start`` and ``http.response.body`` messages of ``response``."""
     return (
-        {"type": "http.response.start", "status": response.status, "headers": response.headers},
+        {"type": "http.response.start", "status": response.status, "headers": response.raw_headers},
         {"type": "http.response.body", "body": b"" if head else response.body},
     )
 
@@ -129,7 +150,8 @@ def _admin_app(host: PluginHost) -> FastAPI:
 
     app = FastAPI(
         title="api-simulator",
-        summary="Core routes of the simulator; plugin routes are listed at /_simulator/plugins.",
+        summary="The simulator's own routes (tag simulator) and every enabled plugin's routes (a tag each).",
+        version=simulator.__version__,
         docs_url="/_simulator/docs",
         redoc_url=None,
         openapi_url="/_simulator/openapi.json",
@@ -137,6 +159,7 @@ def _admin_app(host: PluginHost) -> FastAPI:
     )
     app.state.host = host
     app.include_router(introspection.router)
+    openapi.include_plugin_routes(app, host)
     return app
 
 

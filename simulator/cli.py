@@ -1,18 +1,44 @@
-"""The ``simulator`` command: serve, list plugins, scaffold a new plugin."""
+"""The ``simulator`` command: serve, list plugins, print load-test targets, scaffold a new plugin."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import random
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from simulator.errors import StartupError
 
+if TYPE_CHECKING:
+    from simulator.host import PluginHost
+    from simulator.targets import Targets
+
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # `targets` takes options from the plugins that offer target sets: load them before parsing.
+        host = _targets_host() if args_list[:1] == ["targets"] else None
+        args = _parser(host).parse_args(args_list)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "plugins":
+            return _plugins()
+        if args.command == "targets":
+            assert host is not None
+            return _targets(host, args)
+        return _new_plugin(args.name, Path(args.dir))
+    except StartupError as exc:
+        print(f"simulator: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser(host: PluginHost | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="simulator", description="A plugin-based multi-API simulator.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -23,40 +49,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="overrides SIMULATOR_PORT")
     serve.add_argument("--workers", type=int, help="overrides SIMULATOR_WORKERS")
 
-    sub.add_parser("plugins", help="list installed plugins, whether enabled, their routes and variables")
+    sub.add_parser("plugins", help="list installed plugins: enabled or not (or broken), routes and variables")
 
     new = sub.add_parser("new-plugin", help="scaffold a plugin package with a route, settings and a test")
     new.add_argument("name", help="plugin name: lower case letters, digits and _")
     new.add_argument("dir", nargs="?", default=".", help="parent folder (default: the current one)")
 
     targets = sub.add_parser(
-        "targets", help="print load-test targets for vegeta (patient checks or token posts)"
+        "targets",
+        help="print load-test targets offered by the enabled plugins (vegeta's formats)",
+        description="Print load-test targets offered by the enabled plugins; --list shows them.",
+    )
+    targets.add_argument("--list", action="store_true", help="list the target sets and exit")
+    targets.add_argument(
+        "--kind", help="the target set (full or short name); default: the plugins' default set"
     )
     targets.add_argument("--base-url", default="http://localhost:9123", help="default http://localhost:9123")
+    targets.add_argument("-n", "--count", type=int, default=1000, help="targets for generated sets (1000)")
+    targets.add_argument("--seed", type=int, help="makes generated targets reproducible")
     targets.add_argument(
-        "--kind",
-        choices=("patients", "synthetic", "token"),
-        default="patients",
-        help="patients: the 18 known test patients (default); synthetic: N valid NHS numbers; token: N POSTs",
+        "--format",
+        choices=("auto", "vegeta-http", "vegeta-json"),
+        default="auto",
+        help="auto: vegeta's http lines, or its JSON lines where targets have headers or bodies",
     )
-    targets.add_argument("-n", "--count", type=int, default=1000, help="targets for synthetic/token (1000)")
-    targets.add_argument("--seed", type=int, help="makes synthetic numbers reproducible")
-    targets.add_argument("--api-key", default="load-test-app", help="iss/sub of token assertions")
-    targets.add_argument("--kid", default="load-test-1", help="kid header of token assertions")
-    targets.add_argument("--private-key", type=Path, help="PEM key to sign with (strict validation)")
-
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "plugins":
-            return _plugins()
-        if args.command == "targets":
-            return _targets(args)
-        return _new_plugin(args.name, Path(args.dir))
-    except StartupError as exc:
-        print(f"simulator: error: {exc}", file=sys.stderr)
-        return 2
+    if host is not None:
+        flags: dict[str, str] = {}
+        for target_set in host.target_sets().values():
+            for option in target_set.options:
+                owner = flags.setdefault(option.flag, target_set.name)
+                if owner != target_set.name:
+                    if owner.partition(".")[0] != target_set.name.partition(".")[0]:
+                        raise StartupError(
+                            f"target option {option.flag} is declared by both {owner} and {target_set.name}"
+                        )
+                    continue
+                targets.add_argument(
+                    option.flag,
+                    dest=f"option_{option.key}",
+                    metavar=option.key.upper(),
+                    default=option.default,
+                    help=f"{option.help} ({target_set.name}; default {option.default})",
+                )
+    return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -68,7 +103,6 @@ def _serve(args: argparse.Namespace) -> int:
     from simulator.app import serve_app
     from simulator.host import PluginHost
     from simulator.logs import log_config
-    from simulator.protocol import CoalescingHttpToolsProtocol
     from simulator.settings import CoreSettings, load_settings
 
     core = load_settings(CoreSettings)
@@ -77,11 +111,15 @@ def _serve(args: argparse.Namespace) -> int:
         core = CoreSettings.model_validate(core.model_dump() | overrides)
     # Built here even with several workers, so a bad setting fails once, in one line, before listening.
     host = PluginHost.from_environment(core)
+    config = log_config(core.log_level, core.log_format)
+    logging.config.dictConfig(config)
+    log = logging.getLogger("simulator")
     options = {
         "loop": "uvloop",
-        "http": CoalescingHttpToolsProtocol,
+        "http": _http_protocol(log),
+        "ws": "none",
         "access_log": False,
-        "log_config": log_config(core.log_level, core.log_format),
+        "log_config": config,
         "timeout_graceful_shutdown": core.graceful_timeout,
         "server_header": False,
         # uvicorn's proxy-headers middleware rewrites the client address and scheme from X-Forwarded-* on
@@ -89,11 +127,8 @@ def _serve(args: argparse.Namespace) -> int:
         "proxy_headers": False,
     }
     sockets = workers.listen(core.host, core.port, core.workers)
-    logging.config.dictConfig(options["log_config"])  # type: ignore[arg-type]
     port = sockets[0].getsockname()[1]
-    logging.getLogger("simulator").info(
-        "listening on http://%s:%d with %d worker process(es)", core.host, port, core.workers
-    )
+    log.info("listening on http://%s:%d with %d worker process(es)", core.host, port, core.workers)
     if core.workers > 1:
         return workers.supervise(sockets, options, core.graceful_timeout)
     signal.signal(signal.SIGTERM, workers.exit_cleanly)
@@ -101,56 +136,87 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _http_protocol(log: logging.Logger) -> object:
+    """This project's protocol when uvicorn's internals are the tested ones, else uvicorn's stock one."""
+    try:
+        from simulator import protocol
+    except ImportError as exc:  # uvicorn moved the internals it builds on
+        log.warning("%s: serving with uvicorn's stock httptools protocol", exc)
+        return "httptools"
+    return protocol.choose(log)
+
+
 def _plugins() -> int:
-    from simulator.host import PluginHost, discover, select
+    from simulator.host import inventory
     from simulator.settings import CoreSettings, env_name, load_settings
 
-    core = load_settings(CoreSettings)
-    available = discover()
-    enabled = {p.name for p in select(available, core.plugins)}
-    host = PluginHost.from_environment(core.model_copy(update={"plugins": None}))
     rows = [("PLUGIN", "VERSION", "ENABLED", "ROUTES", "ENV VARS")]
-    for name, plugin in sorted(host.plugins.items()):
-        routes = ", ".join(f"{'|'.join(r.methods)} {r.path}" for r in plugin.routes) or "-"
-        settings = plugin.settings
+    for item in inventory(load_settings(CoreSettings), os.environ):
+        if item.plugin is None:
+            rows.append((item.name, item.version, "broken", f"BROKEN: {item.problem}", "-"))
+            continue
+        routes = ", ".join(f"{'|'.join(r.methods)} {r.path}" for r in item.plugin.routes) or "-"
+        settings = item.plugin.settings
         env = ", ".join(env_name(type(settings), f) for f in type(settings).model_fields) if settings else "-"
-        rows.append((name, plugin.version, "yes" if name in enabled else "no", routes, env))
+        rows.append((item.name, item.version, "yes" if item.enabled else "no", routes, env))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4])
     return 0
 
 
-def _targets(args: argparse.Namespace) -> int:
-    import random
+def _targets_host() -> PluginHost:
+    from simulator.host import PluginHost
 
-    from simulator import targets
+    return PluginHost.from_environment()
 
+
+def _targets(host: PluginHost, args: argparse.Namespace) -> int:
+    from simulator.targets import TargetRequest, render
+
+    sets = host.target_sets()
+    if args.list:
+        for name, target_set in sets.items():
+            print(f"{name}{' (default)' if target_set.default else ''}: {target_set.summary}")
+        return 0
     if args.count < 1:
         raise StartupError(f"--count must be at least 1, not {args.count}")
+    chosen = _choose(sets, args.kind)
     base = args.base_url.rstrip("/")
-    if args.kind == "token":
-        pem = args.private_key.read_bytes() if args.private_key else None
-        lines = targets.token_targets(base, args.count, args.api_key, args.kid, pem)
-    else:
-        numbers = (
-            list(targets.KNOWN_PATIENTS)
-            if args.kind == "patients"
-            else list(targets.synthetic_nhs_numbers(args.count, random.Random(args.seed)))
-        )
-        lines = targets.patient_targets(base, numbers)
+    options = {option.key: getattr(args, f"option_{option.key}") for option in chosen.options}
+    rng = random.Random(args.seed)
+    request = TargetRequest(base_url=base, count=args.count, rng=rng, options=options)
     try:
-        for line in lines:
+        for line in render(host.generate(chosen, request), base, args.format):
             print(line)
     except BrokenPipeError:  # `| head` closed the pipe: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's flush at exit
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
     return 0
 
 
+def _choose(sets: dict[str, Targets], kind: str | None) -> Targets:
+    names = ", ".join(sets) or "(none: no enabled plugin offers targets)"
+    if kind is None:
+        default = next((t for t in sets.values() if t.default), None)
+        if default is None:
+            raise StartupError(f"name a target set with --kind; available: {names}")
+        return default
+    if kind in sets:
+        return sets[kind]
+    matches = [t for name, t in sets.items() if name.partition(".")[2] == kind]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise StartupError(f"--kind {kind} is ambiguous: {', '.join(t.name for t in matches)}")
+    raise StartupError(f"no target set {kind!r}; available: {names}")
+
+
 def _new_plugin(name: str, parent: Path) -> int:
-    from simulator.scaffold import scaffold
+    from simulator.scaffold import next_steps, scaffold
 
     created = scaffold(name, parent)
     print(f"created {created}")
-    print(f"next: pip install -e {created} && pytest {created} && SIMULATOR_PLUGINS={name} simulator serve")
+    print(next_steps(name, created))
     return 0

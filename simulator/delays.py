@@ -29,11 +29,13 @@ class DelayPolicy(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class DelayPolicyType:
-    """A named kind of delay policy, built from the JSON object in ``<PREFIX>_DELAY``.
+class DelayKind:
+    """A kind of delay policy (``fixed``, ``lognormal``...), built from the JSON object in ``<PREFIX>_DELAY``.
+
+    A *kind* is registered once; each plugin's ``<PREFIX>_DELAY`` builds its own *policy* of that kind.
 
     Attributes:
-        name: the value of ``"policy"`` that selects it (plugins' names are ``<plugin>.<name>``).
+        name: the value of ``"policy"`` that selects it (plugins' kinds are ``<plugin>.<name>``).
         build: turns the JSON object's other keys into a policy; raises ``ValueError`` with a readable
             message on bad parameters (start-up then stops naming the variable).
         description: one line for the plugin listing.
@@ -167,23 +169,23 @@ def _label(q: float) -> str:
     return "min" if q == 0 else "max" if q == 1 else f"p{q * 100:g}"
 
 
-BUILTIN_POLICIES: tuple[DelayPolicyType, ...] = (
-    DelayPolicyType("fixed", Fixed.from_params, 'always "seconds"'),
-    DelayPolicyType("uniform", Uniform.from_params, 'uniform between "min" and "max"'),
-    DelayPolicyType("lognormal", LogNormal.from_params, 'log-normal with "median" and "p99"'),
-    DelayPolicyType("percentiles", Percentiles.from_params, 'a table: "p50", "p90", "p99", ... "min", "max"'),
+BUILTIN_KINDS: tuple[DelayKind, ...] = (
+    DelayKind("fixed", Fixed.from_params, 'always "seconds"'),
+    DelayKind("uniform", Uniform.from_params, 'uniform between "min" and "max"'),
+    DelayKind("lognormal", LogNormal.from_params, 'log-normal with "median" and "p99"'),
+    DelayKind("percentiles", Percentiles.from_params, 'a table: "p50", "p90", "p99", ... "min", "max"'),
 )
 
 
-def build_policy(spec: Mapping[str, Any], types: Mapping[str, DelayPolicyType]) -> DelayPolicy | None:
+def build_policy(spec: Mapping[str, Any], kinds: Mapping[str, DelayKind]) -> DelayPolicy | None:
     """Build a policy from a ``<PREFIX>_DELAY`` object; None when it can never delay (fixed 0)."""
     params = dict(spec)
     name = params.pop("policy", None)
     if not isinstance(name, str):
-        raise ValueError(f'needs a "policy" key, one of {sorted(types)}')
-    if name not in types:
-        raise ValueError(f"unknown policy {name!r}; available: {', '.join(sorted(types))}")
-    policy = types[name].build(params)
+        raise ValueError(f'needs a "policy" key, one of {sorted(kinds)}')
+    if name not in kinds:
+        raise ValueError(f"unknown policy {name!r}; available: {', '.join(sorted(kinds))}")
+    policy = kinds[name].build(params)
     if isinstance(policy, Fixed) and policy.seconds == 0:
         return None
     return policy

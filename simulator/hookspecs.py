@@ -1,11 +1,16 @@
 """The plugin contract: every hook a plugin can implement, typed and documented.
 
 A plugin is a module (or object) declared in the ``simulator`` entry-point group; its hook implementations
-are functions decorated with :data:`hookimpl`. Every hook is optional. The host calls each plugin's
-implementation separately, so it knows which plugin registered what and can refuse conflicts by name.
-Names that plugins register (routes, delay policies, generators) get the prefix ``<plugin>.``.
+are functions decorated with :data:`hookimpl`. Every hook is optional, and an implementation may take any
+subset of the hook's arguments. The host calls each plugin's implementation separately, so it knows which
+plugin registered what and refuses conflicts by name; names that plugins register (routes, delay kinds,
+services, target sets) get the prefix ``<plugin>.``.
 
-Order at start-up: settings class -> delay policies -> generators -> routes.
+Order at start-up: settings class -> delay kinds -> services -> routes -> targets, each hook for every
+plugin before the next hook, so every service exists before any plugin's routes are built.
+
+A hook that raises, returns something that is not an iterable of its records, or yields anything else stops
+start-up with one line naming the plugin and the hook.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from collections.abc import Iterable
 
 import pluggy
 
-from simulator.delays import DelayPolicyType
-from simulator.http import Route
-from simulator.records import PluginContext, ResponseGenerator
+from simulator.delays import DelayKind
+from simulator.records import PluginContext, Service
+from simulator.routing import Route
 from simulator.settings import PluginSettings
+from simulator.targets import Targets
 
 hookspec = pluggy.HookspecMarker("simulator")
 hookimpl = pluggy.HookimplMarker("simulator")
@@ -27,10 +33,10 @@ hookimpl = pluggy.HookimplMarker("simulator")
 def simulator_settings_class() -> type[PluginSettings]:
     """Declare the plugin's settings class.
 
-    The class extends :class:`~simulator.settings.PluginSettings` and sets its own ``env_prefix``, which no
-    other plugin may share. The host instantiates it once at start-up; a bad value stops start-up with the
-    variable's name and value. The instance is what the other hooks receive as ``settings``; plugins
-    without this hook get ``None`` and cannot be delayed.
+    The class extends :class:`~simulator.PluginSettings` and sets its own ``env_prefix``, which no other
+    plugin may share. The host builds it once at start-up from the environment; a bad value stops start-up
+    with the variable's name and value. The instance is what the other hooks receive as ``settings``;
+    plugins without this hook get ``None`` and cannot be delayed.
 
     Returns:
         The settings class (not an instance).
@@ -50,75 +56,110 @@ def simulator_settings_class() -> type[PluginSettings]:
 
 
 @hookspec
-def simulator_register_delay_policies() -> Iterable[DelayPolicyType]:
+def simulator_register_delay_kinds() -> Iterable[DelayKind]:
     """Add kinds of delay policy that any plugin's ``<PREFIX>_DELAY`` can select.
 
     Built-in kinds are ``fixed``, ``uniform``, ``lognormal`` and ``percentiles``. A registered kind is
-    selected by its full name, e.g. ``{"policy": "spiky.every_nth", ...}``.
+    selected by its full name, e.g. ``{"policy": "spiky.every_nth", ...}``; each plugin that selects it gets
+    its own policy, built by the kind's ``build`` from the JSON object's other keys.
 
     Returns:
-        :class:`~simulator.delays.DelayPolicyType` records; ``build`` raises ``ValueError`` on bad params.
+        :class:`~simulator.DelayKind` records; ``build`` raises ``ValueError`` on bad parameters.
 
     Example:
-        A policy that is slow on every 10th request::
+        A kind that is slow on every n-th request::
 
             @hookimpl
-            def simulator_register_delay_policies():
-                yield DelayPolicyType("every_nth", EveryNth.from_params, "slow on every n-th request")
+            def simulator_register_delay_kinds() -> Iterable[DelayKind]:
+                yield DelayKind("every_nth", EveryNth.from_params, "slow on every n-th request")
     """
     raise NotImplementedError
 
 
 @hookspec
-def simulator_register_generators(
-    settings: PluginSettings | None, context: PluginContext
-) -> Iterable[ResponseGenerator]:
-    """Register named response generators that routes of this and other plugins can look up.
+def simulator_register_services(settings: PluginSettings | None, context: PluginContext) -> Iterable[Service]:
+    """Share named objects with other plugins: a token store, signing keys, a patient directory.
 
-    A generator produces response content (a synthetic patient, an access token) behind a small,
-    documented callable, so another fake API can reuse it through ``context.generator(name)``.
+    Another plugin looks a service up by full name and type in its own hooks:
+    ``context.service("apim_oauth.tokens", TokenValidator)`` (a missing service or a wrong type stops
+    start-up in one line), ``context.optional_service(...)`` (``None`` when absent) or
+    ``context.services_of(TokenValidator)`` (every service of that type, whoever registered it).
 
     Args:
         settings: this plugin's settings instance (``None`` without a settings class).
-        context: the plugin's name, core settings, seeded random generator and the generators so far.
+        context: the plugin's name, core settings, seeded random generator and the services so far.
 
     Returns:
-        :class:`~simulator.records.ResponseGenerator` records.
+        :class:`~simulator.Service` records.
 
     Example:
-        ``yield ResponseGenerator("token", lambda: secrets.token_urlsafe(24), "an opaque token")``
-        registers ``<plugin>.token``.
+        A store that other fakes ask whether a bearer token was issued here, registered as ``auth.tokens``::
+
+            @hookimpl
+            def simulator_register_services(settings: AuthSettings) -> Iterable[Service]:
+                yield Service("tokens", TokenStore(settings.max_tokens), "is_valid(token) -> bool")
     """
     raise NotImplementedError
 
 
 @hookspec
 def simulator_register_routes(settings: PluginSettings | None, context: PluginContext) -> Iterable[Route]:
-    """Register the plugin's HTTP routes.
+    """Register the plugin's HTTP routes: return a :class:`~simulator.Router` (or yield ``Route`` records).
 
-    Handlers are ``async def handler(request: Request) -> Response``; they run on the hot path, so they
-    should look things up and return :class:`~simulator.http.Response` objects built at start-up where the
-    answer is canned. The host applies the plugin's delay policy to every route with ``delayed=True``,
-    measured from the request's arrival. Paths under ``/_simulator`` belong to the core; a method and path
-    shape registered twice stops start-up naming both plugins.
+    Handlers run on the hot path, so they should look things up and return
+    :class:`~simulator.Response` objects built at start-up where the answer is canned. The host applies the
+    plugin's delay policy to every route with ``delayed=True``, measured from the request's arrival. Paths
+    under ``/_simulator`` belong to the core; a method and path shape registered twice stops start-up naming
+    both plugins. Routes appear in ``/_simulator/openapi.json`` with their summaries and parameters.
 
     Args:
         settings: this plugin's settings instance (``None`` without a settings class).
-        context: the plugin's name, core settings, seeded random generator and every registered generator.
+        context: the plugin's name, core settings, seeded random generator and every registered service.
 
     Returns:
-        :class:`~simulator.http.Route` records.
+        A :class:`~simulator.Router` or another iterable of :class:`~simulator.Route` records.
 
     Example:
         A route answering ``GET /greeting`` with precomputed bytes::
 
             @hookimpl
-            def simulator_register_routes(settings):
+            def simulator_register_routes(settings: GreetingSettings) -> Router:
+                router = Router()
                 hello = Response.text(settings.text)
 
+                @router.get("/greeting")
                 async def greet(request: Request) -> Response:
+                    \"\"\"Say hello.\"\"\"
                     return hello
 
-                yield Route("/greeting", greet, name="greet", summary="say hello")
+                return router
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def simulator_register_targets(settings: PluginSettings | None, context: PluginContext) -> Iterable[Targets]:
+    """Offer load-test targets for ``simulator targets``: requests a load generator should send.
+
+    The core prints them in the format asked for (vegeta's http or JSON format), so a plugin describes
+    requests (:class:`~simulator.HttpTarget`), not a tool's syntax. ``generate`` runs only when its set is
+    printed; it may read its own command-line options (:class:`~simulator.TargetOption`).
+
+    Args:
+        settings: this plugin's settings instance (``None`` without a settings class).
+        context: the plugin's name, core settings, seeded random generator and every registered service.
+
+    Returns:
+        :class:`~simulator.Targets` records.
+
+    Example:
+        ``simulator targets --kind greeting.hello -n 3`` prints three ``GET <base>/greeting`` lines::
+
+            @hookimpl
+            def simulator_register_targets() -> Iterable[Targets]:
+                def hello(request: TargetRequest) -> Iterable[HttpTarget]:
+                    return [HttpTarget("GET", "/greeting")] * request.count
+
+                yield Targets("hello", hello, "GET /greeting, --count times")
     """
     raise NotImplementedError

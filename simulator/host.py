@@ -2,36 +2,42 @@
 
 It discovers plugins in the ``simulator`` entry-point group, applies ``SIMULATOR_PLUGINS``, loads each
 plugin's settings, collects what the plugins register, and refuses conflicts, all before the server listens.
-Every problem is a :class:`~simulator.errors.StartupError` with a one-line message.
+Every problem is a :class:`~simulator.errors.StartupError` with a one-line message that names the plugin
+and, for a misbehaving hook, the hook.
 """
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import pluggy
 
 from simulator import hookspecs
-from simulator.delays import BUILTIN_POLICIES, DelayPolicy, DelayPolicyType, build_policy
+from simulator.delays import BUILTIN_KINDS, DelayKind, DelayPolicy, build_policy
 from simulator.errors import StartupError
-from simulator.http import Route
-from simulator.records import PluginContext, ResponseGenerator
+from simulator.records import PluginContext, Service, frozen
+from simulator.routing import Route
 from simulator.settings import CoreSettings, PluginSettings, env_name, load_settings
+from simulator.targets import HttpTarget, TargetRequest, Targets
 
-Named = TypeVar("Named", DelayPolicyType, ResponseGenerator)
+R = TypeVar("R")
+Named = TypeVar("Named", DelayKind, Service, Targets)
 
-ENTRY_POINT_GROUP = "simulator"
-CORE = "core"
-RESERVED_PREFIX = "/_simulator"
+ENTRY_POINT_GROUP: Final = "simulator"
+CORE: Final = "core"
+RESERVED_PREFIX: Final = "/_simulator"
+
+_ABSENT: Final = object()  # "this plugin does not implement the hook"
 
 
 @dataclass(frozen=True)
 class Plugin:
-    """One enabled plugin and everything it registered."""
+    """One loaded plugin and everything it registered, names prefixed ``<plugin>.``."""
 
     name: str
     version: str
@@ -39,53 +45,80 @@ class Plugin:
     delay: DelayPolicy | None
     rng: random.Random
     routes: tuple[Route, ...] = ()
-    generators: tuple[ResponseGenerator, ...] = ()
-    delay_policies: tuple[DelayPolicyType, ...] = ()
+    services: tuple[Service, ...] = ()
+    delay_kinds: tuple[DelayKind, ...] = ()
+    targets: tuple[Targets, ...] = ()
 
 
 @dataclass(frozen=True)
-class Available:
-    """A discovered plugin, enabled or not (for ``simulator plugins``)."""
+class Installed:
+    """A plugin found in the entry-point group, loaded or not."""
 
     name: str
     version: str
     load: Callable[[], object] = field(repr=False)
 
 
-def discover() -> dict[str, Available]:
-    """Every plugin installed in the ``simulator`` entry-point group, by name."""
-    found: dict[str, Available] = {}
+@dataclass(frozen=True)
+class Inventory:
+    """One installed plugin as ``simulator plugins`` lists it."""
+
+    name: str
+    version: str
+    enabled: bool
+    plugin: Plugin | None  # None when it is broken
+    problem: str | None = None
+
+
+def discover() -> dict[str, Installed]:
+    """Every plugin installed in the ``simulator`` entry-point group, by name, in name order."""
+    found: dict[str, Installed] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         version = ep.dist.version if ep.dist is not None else "unknown"
         if ep.name in found:
             raise StartupError(f"two installed distributions declare the plugin {ep.name!r}")
-        found[ep.name] = Available(ep.name, version, ep.load)
-    return found
+        found[ep.name] = Installed(ep.name, version, ep.load)
+    return dict(sorted(found.items()))
 
 
-def select(available: Mapping[str, Available], wanted: tuple[str, ...] | None) -> list[Available]:
-    """Apply ``SIMULATOR_PLUGINS``: None = all, () = none, else exactly those (unknown names refused)."""
+def select(installed: Mapping[str, Installed], wanted: tuple[str, ...] | None) -> list[Installed]:
+    """Apply ``SIMULATOR_PLUGINS``: None = all, () = none, else exactly those, in that order."""
     if wanted is None:
-        return list(available.values())
-    unknown = [name for name in wanted if name not in available]
+        return list(installed.values())
+    unknown = [name for name in wanted if name not in installed]
     if unknown:
         raise StartupError(
             f"SIMULATOR_PLUGINS names unknown plugin(s) {', '.join(unknown)}; "
-            f"available: {', '.join(sorted(available)) or '(none installed)'}"
+            f"available: {', '.join(sorted(installed)) or '(none installed)'}"
         )
-    return [available[name] for name in dict.fromkeys(wanted)]
+    return [installed[name] for name in dict.fromkeys(wanted)]
 
 
 class PluginHost:
-    """Typed facade over the plugin manager; nothing else calls ``pm.hook``.
+    """Typed facade over the plugin manager: one method per hook, and nothing else calls ``pm.hook``.
 
-    Build it with :meth:`from_environment` (entry points + ``SIMULATOR_PLUGINS``) or, in tests and
-    scaffolded plugins, with :meth:`from_plugins` and explicit plugin objects.
+    Build it with :meth:`from_environment` (entry points, ``SIMULATOR_PLUGINS``, ``os.environ``) or, in
+    tests, with :meth:`from_plugins` and explicit plugin objects, settings and variables.
+
+    Args:
+        core: the core settings.
+        plugins: ``(name, version, plugin object)`` for each plugin to load, in order.
+        settings: settings instances to use as they are, each for the plugin whose settings class it is;
+            the other plugins' settings are loaded from ``environ``.
+        environ: the variables settings are read from (``os.environ`` for a server).
     """
 
-    def __init__(self, core: CoreSettings, plugins: Iterable[tuple[str, str, object]]) -> None:
+    def __init__(
+        self,
+        core: CoreSettings,
+        plugins: Iterable[tuple[str, str, object]],
+        *,
+        settings: Iterable[PluginSettings] = (),
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.core = core
-        self._prefixes: dict[str, str] = {}
+        self._environ: Mapping[str, str] = {} if environ is None else environ
+        self._given = list(settings)
         self._pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
         self._pm.add_hookspecs(hookspecs)
         versions: dict[str, str] = {}
@@ -93,142 +126,300 @@ class PluginHost:
             try:
                 self._pm.register(obj, name=name)
             except (pluggy.PluginValidationError, ValueError) as exc:
-                raise StartupError(f"plugin {name!r} cannot be registered: {_one_line(exc)}") from None
+                raise StartupError(
+                    f"plugin {name!r} cannot be registered: {_one_line(exc)}", plugin=name
+                ) from None
             versions[name] = version
         try:
             self._pm.check_pending()
         except pluggy.PluginValidationError as exc:
             plugin = self._pm.get_name(exc.plugin) or "?"
             what = _one_line(exc).split(" in plugin ")[0]  # pluggy appends the object's repr
-            raise StartupError(f"plugin {plugin!r} implements a hook that does not exist: {what}") from None
+            raise StartupError(
+                f"plugin {plugin!r} implements a hook that does not exist: {what}", plugin=plugin
+            ) from None
+        self._impls = {
+            hook: {impl.plugin_name: impl for impl in getattr(self._pm.hook, hook).get_hookimpls()}
+            for hook in _HOOKS
+        }
         self.plugins: dict[str, Plugin] = self._collect(versions)
+        unused = [
+            type(s).__name__ for s in self._given if not any(p.settings is s for p in self.plugins.values())
+        ]
+        if unused:
+            raise StartupError(f"settings given for no loaded plugin: {', '.join(unused)}")
 
     @classmethod
     def from_environment(cls, core: CoreSettings | None = None) -> PluginHost:
+        """The plugins ``SIMULATOR_PLUGINS`` selects, configured from ``os.environ``."""
         core = core or load_settings(CoreSettings)
         chosen = select(discover(), core.plugins)
-        return cls(core, [(p.name, p.version, _load(p)) for p in chosen])
+        return cls(core, [(p.name, p.version, _load(p)) for p in chosen], environ=os.environ)
 
     @classmethod
-    def from_plugins(cls, plugins: Mapping[str, object], core: CoreSettings | None = None) -> PluginHost:
-        core = core or load_settings(CoreSettings)
-        return cls(core, [(name, _version(obj), obj) for name, obj in plugins.items()])
+    def from_plugins(
+        cls,
+        plugins: Mapping[str, object],
+        *,
+        core: CoreSettings | None = None,
+        settings: Iterable[PluginSettings] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> PluginHost:
+        """A host of these plugin objects (name -> module or object), configured by ``settings`` instances
+        and ``env`` (variables parsed exactly as a server parses the environment) only: the process's own
+        environment is not read."""
+        core = core or load_settings(CoreSettings, env or {})
+        return cls(core, [(n, _version(o), o) for n, o in plugins.items()], settings=settings, environ=env)
 
-    # -- hook calls -----------------------------------------------------------------------------------
+    # -- one method per hook ------------------------------------------------------------------------------
 
-    def _call(self, hook_name: str, plugin: str, **kwargs: Any) -> Any:
-        """Call one plugin's implementation of a hook (None when it has none)."""
-        hook = getattr(self._pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            if impl.plugin_name == plugin:
-                return impl.function(*(kwargs[arg] for arg in impl.argnames))
-        return None
-
-    def _collect(self, versions: Mapping[str, str]) -> dict[str, Plugin]:
-        names = list(versions)
-        settings = {name: self._settings(name) for name in names}
-
-        policy_types: dict[str, DelayPolicyType] = {t.name: t for t in BUILTIN_POLICIES}
-        owners: dict[str, str] = dict.fromkeys(policy_types, CORE)
-        registered_policies: dict[str, tuple[DelayPolicyType, ...]] = {}
-        for name in names:
-            records = self._call("simulator_register_delay_policies", name) or ()
-            full = _prefixed(name, "delay policy", records, owners)
-            policy_types.update((t.name, t) for t in full)
-            registered_policies[name] = full
-
-        rngs = {name: self._rng(name) for name in names}
-        generators: dict[str, ResponseGenerator] = {}
-        gen_owner: dict[str, str] = {}
-        gens_by_plugin: dict[str, tuple[ResponseGenerator, ...]] = {}
-        for name in names:
-            ctx = PluginContext(name, self.core, rngs[name], generators)
-            records = self._call("simulator_register_generators", name, settings=settings[name], context=ctx)
-            full_gens = _prefixed(name, "generator", records or (), gen_owner)
-            generators.update((g.name, g) for g in full_gens)
-            gens_by_plugin[name] = full_gens
-
-        route_owner: dict[str, str] = {}
-        route_names: dict[str, str] = {}
-        plugins: dict[str, Plugin] = {}
-        for name in names:
-            ctx = PluginContext(name, self.core, rngs[name], generators)
-            routes = []
-            for route in (
-                self._call("simulator_register_routes", name, settings=settings[name], context=ctx) or ()
-            ):
-                if not isinstance(route, Route):
-                    raise StartupError(
-                        f"plugin {name!r} registered {route!r}, which is not a simulator Route"
-                    )
-                if route.path == RESERVED_PREFIX or route.path.startswith(RESERVED_PREFIX + "/"):
-                    raise StartupError(
-                        f"plugin {name!r} registered {route.path}: {RESERVED_PREFIX}/* is the core's"
-                    )
-                full_name = f"{name}.{route.name or route.path.strip('/').replace('/', '.')}"
-                _claim(route_names, "route name", full_name, name)
-                for method in route.methods:
-                    _claim(route_owner, "route", f"{method} {route.shape}", name)
-                routes.append(replace(route, name=full_name))
-            plugin_settings = settings[name]
-            plugins[name] = Plugin(
-                name=name,
-                version=versions[name],
-                settings=plugin_settings,
-                delay=self._delay(plugin_settings, policy_types),
-                rng=rngs[name],
-                routes=tuple(routes),
-                generators=gens_by_plugin[name],
-                delay_policies=registered_policies[name],
-            )
-        return plugins
-
-    def _settings(self, name: str) -> PluginSettings | None:
-        cls = self._call("simulator_settings_class", name)
-        if cls is None:
+    def settings_class(self, plugin: str) -> type[PluginSettings] | None:
+        """The plugin's ``simulator_settings_class()``, checked; None when it has none."""
+        hook = "simulator_settings_class"
+        cls = self._call(plugin, hook)
+        if cls is _ABSENT:
             return None
         if not (isinstance(cls, type) and issubclass(cls, PluginSettings)):
             raise StartupError(
-                f"plugin {name!r}: simulator_settings_class must return a PluginSettings subclass"
+                f"plugin {plugin!r}: {hook} returned {_shown(cls)}, not a PluginSettings subclass",
+                plugin=plugin,
             )
+        return cls
+
+    def delay_kinds(self, plugin: str) -> tuple[DelayKind, ...]:
+        return self._records(plugin, "simulator_register_delay_kinds", DelayKind)
+
+    def services(
+        self, plugin: str, settings: PluginSettings | None, context: PluginContext
+    ) -> tuple[Service, ...]:
+        return self._records(
+            plugin, "simulator_register_services", Service, settings=settings, context=context
+        )
+
+    def routes(
+        self, plugin: str, settings: PluginSettings | None, context: PluginContext
+    ) -> tuple[Route, ...]:
+        return self._records(plugin, "simulator_register_routes", Route, settings=settings, context=context)
+
+    def targets(
+        self, plugin: str, settings: PluginSettings | None, context: PluginContext
+    ) -> tuple[Targets, ...]:
+        return self._records(
+            plugin, "simulator_register_targets", Targets, settings=settings, context=context
+        )
+
+    # -- queries ----------------------------------------------------------------------------------------
+
+    def services_by_name(self) -> dict[str, Service]:
+        return {s.name: s for p in self.plugins.values() for s in p.services}
+
+    def target_sets(self) -> dict[str, Targets]:
+        """Every enabled plugin's target sets, by full name, in plugin order."""
+        return {t.name: t for p in self.plugins.values() for t in p.targets}
+
+    def generate(self, targets: Targets, request: TargetRequest) -> Iterator[HttpTarget]:
+        """The targets of one set; a failure is a one-line StartupError naming the plugin."""
+        plugin = targets.name.partition(".")[0]
+        with _attributed(plugin, f"generating the targets {targets.name}"):
+            for target in targets.generate(request):
+                if not isinstance(target, HttpTarget):
+                    raise StartupError(f"plugin {plugin!r}: target set {targets.name} made {_shown(target)}")
+                yield target
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+
+    def _call(self, plugin: str, hook: str, **kwargs: Any) -> Any:
+        """One plugin's implementation of ``hook``, called with the arguments it asks for, or _ABSENT."""
+        impl = self._impls[hook].get(plugin)
+        if impl is None:
+            return _ABSENT
+        with _attributed(plugin, f"in {hook}"):
+            return impl.function(*(kwargs[arg] for arg in impl.argnames))
+
+    def _records(self, plugin: str, hook: str, kind: type[R], **kwargs: Any) -> tuple[R, ...]:
+        result = self._call(plugin, hook, **kwargs)
+        if result is _ABSENT:
+            return ()
+        if isinstance(result, kind | str | bytes | Mapping) or not isinstance(result, Iterable):
+            raise StartupError(
+                f"plugin {plugin!r}: {hook} returned {_shown(result)}, not an iterable of {kind.__name__} "
+                "(yield them, or return a list)",
+                plugin=plugin,
+            )
+        records: list[R] = []
+        with _attributed(plugin, f"in {hook}"):
+            for item in result:
+                if not isinstance(item, kind):
+                    raise StartupError(
+                        f"plugin {plugin!r}: {hook} yielded {_shown(item)}, which is not a {kind.__name__}"
+                    )
+                records.append(item)
+        return tuple(records)
+
+    def _collect(self, versions: Mapping[str, str]) -> dict[str, Plugin]:
+        names = list(versions)
+        prefixes: dict[str, str] = {}
+        settings = {name: self._settings(name, prefixes) for name in names}
+
+        kinds: dict[str, DelayKind] = {k.name: k for k in BUILTIN_KINDS}
+        owners: dict[str, str] = dict.fromkeys(kinds, CORE)
+        own_kinds = {name: _prefixed(name, "delay kind", self.delay_kinds(name), owners) for name in names}
+        for records in own_kinds.values():
+            kinds.update((k.name, k) for k in records)
+
+        rngs = {name: self._rng(name) for name in names}
+        services: dict[str, Service] = {}
+        service_owners: dict[str, str] = {}
+        own_services: dict[str, tuple[Service, ...]] = {}
+        for name in names:
+            context = PluginContext(name, self.core, rngs[name], frozen(services))
+            own_services[name] = _prefixed(
+                name, "service", self.services(name, settings[name], context), service_owners
+            )
+            services.update((s.name, s) for s in own_services[name])
+
+        route_owners: dict[str, str] = {}
+        route_names: dict[str, str] = {}
+        target_owners: dict[str, str] = {}
+        plugins: dict[str, Plugin] = {}
+        for name in names:
+            context = PluginContext(name, self.core, rngs[name], frozen(services))
+            routes = [
+                self._claim_route(name, route, route_owners, route_names)
+                for route in self.routes(name, settings[name], context)
+            ]
+            targets = _prefixed(
+                name, "target set", self.targets(name, settings[name], context), target_owners
+            )
+            plugins[name] = Plugin(
+                name=name,
+                version=versions[name],
+                settings=settings[name],
+                delay=self._delay(name, settings[name], kinds),
+                rng=rngs[name],
+                routes=tuple(routes),
+                services=own_services[name],
+                delay_kinds=own_kinds[name],
+                targets=targets,
+            )
+        return plugins
+
+    def _claim_route(self, plugin: str, route: Route, owners: dict[str, str], names: dict[str, str]) -> Route:
+        if route.path == RESERVED_PREFIX or route.path.startswith(RESERVED_PREFIX + "/"):
+            raise StartupError(
+                f"plugin {plugin!r} registered {route.path}: {RESERVED_PREFIX}/* is the core's", plugin=plugin
+            )
+        full_name = f"{plugin}.{route.name or route.path.strip('/').replace('/', '.')}"
+        _claim(names, "route name", full_name, plugin)
+        for method in route.methods:
+            _claim(owners, "route", f"{method} {route.shape}", plugin)
+        return replace(route, name=full_name)
+
+    def _settings(self, plugin: str, prefixes: dict[str, str]) -> PluginSettings | None:
+        cls = self.settings_class(plugin)
+        if cls is None:
+            return None
         prefix = str(cls.model_config.get("env_prefix", "")).upper()
         if not prefix:
-            raise StartupError(f"plugin {name!r}: its settings class needs an env_prefix")
+            raise StartupError(f"plugin {plugin!r}: its settings class needs an env_prefix", plugin=plugin)
         if prefix == "SIMULATOR_":
-            raise StartupError(f"plugin {name!r} uses the settings prefix SIMULATOR_, which is the core's")
-        for other, other_prefix in self._prefixes.items():
+            raise StartupError(
+                f"plugin {plugin!r} uses the settings prefix SIMULATOR_, which is the core's", plugin=plugin
+            )
+        for other, other_prefix in prefixes.items():
             if other_prefix == prefix:
-                raise StartupError(f"settings prefix {prefix} is used by both plugins {other!r} and {name!r}")
-        self._prefixes[name] = prefix
-        return load_settings(cls)
+                raise StartupError(
+                    f"settings prefix {prefix} is used by both plugins {other!r} and {plugin!r}",
+                    plugin=plugin,
+                )
+        prefixes[plugin] = prefix
+        given = next((s for s in self._given if isinstance(s, cls)), None)
+        if given is not None:
+            return given
+        with _attributed(plugin, "loading its settings"):
+            return load_settings(cls, self._environ)
 
     def _delay(
-        self, settings: PluginSettings | None, types: Mapping[str, DelayPolicyType]
+        self, plugin: str, settings: PluginSettings | None, kinds: Mapping[str, DelayKind]
     ) -> DelayPolicy | None:
         if settings is None:
             return None
         cls = type(settings)
-        if settings.delay is not None:
-            if "delay_seconds" in settings.model_fields_set:
-                raise StartupError(
-                    f"set either {env_name(cls, 'delay_seconds')} or {env_name(cls, 'delay')}, not both"
-                )
-            try:
-                return build_policy(settings.delay, types)
-            except ValueError as exc:
-                raise StartupError(
-                    f"invalid setting {env_name(cls, 'delay')}={settings.delay!r}: {exc}"
-                ) from None
-        return build_policy({"policy": "fixed", "seconds": settings.delay_seconds}, types)
+        spec = (
+            settings.delay
+            if settings.delay is not None
+            else {"policy": "fixed", "seconds": settings.delay_seconds}
+        )
+        try:
+            return build_policy(spec, kinds)
+        except ValueError as exc:
+            var = env_name(cls, "delay" if settings.delay is not None else "delay_seconds")
+            raise StartupError(f"invalid setting {var}={settings.delay!r}: {exc}", plugin=plugin) from None
 
     def _rng(self, name: str) -> random.Random:
         seed = self.core.seed
         return random.Random(f"{seed}:{name}") if seed is not None else random.Random()
 
-    # -- queries ----------------------------------------------------------------------------------------
 
-    def generators(self) -> dict[str, ResponseGenerator]:
-        return {g.name: g for p in self.plugins.values() for g in p.generators}
+_HOOKS: Final = (
+    "simulator_settings_class",
+    "simulator_register_delay_kinds",
+    "simulator_register_services",
+    "simulator_register_routes",
+    "simulator_register_targets",
+)
+
+
+def inventory(core: CoreSettings, environ: Mapping[str, str]) -> list[Inventory]:
+    """Every installed plugin, loaded together as far as possible: one that fails to import, to configure or
+    to register is listed as broken with its one-line reason, and the others are loaded without it."""
+    installed = discover()
+    enabled = {p.name for p in select(installed, core.plugins)}
+    problems: dict[str, str] = {}
+    everything = core.model_copy(update={"plugins": None})
+    while True:
+        loaded = []
+        for item in installed.values():
+            if item.name in problems:
+                continue
+            try:
+                loaded.append((item.name, item.version, _load(item)))
+            except StartupError as exc:
+                problems[item.name] = str(exc)
+        try:
+            host = PluginHost(everything, loaded, environ=environ)
+            break
+        except StartupError as exc:
+            if exc.plugin is None or exc.plugin in problems or exc.plugin not in installed:
+                raise
+            problems[exc.plugin] = str(exc)
+    return [
+        Inventory(name, item.version, name in enabled, host.plugins.get(name), problems.get(name))
+        for name, item in installed.items()
+    ]
+
+
+class _attributed:
+    """Turns any exception raised inside into a one-line StartupError naming the plugin (and where)."""
+
+    def __init__(self, plugin: str, where: str) -> None:
+        self.plugin = plugin
+        self.where = where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None or not isinstance(exc, Exception):
+            return
+        if isinstance(exc, StartupError):
+            if exc.plugin is None:
+                exc.plugin = self.plugin
+            return
+        raise StartupError(
+            f"plugin {self.plugin!r} failed {self.where}: {type(exc).__name__}: {_one_line(exc)}",
+            plugin=self.plugin,
+        ) from None
 
 
 def _claim(owners: dict[str, str], kind: str, key: str, plugin: str) -> None:
@@ -236,9 +427,9 @@ def _claim(owners: dict[str, str], kind: str, key: str, plugin: str) -> None:
     if owner is None:
         owners[key] = plugin
     elif owner == plugin:
-        raise StartupError(f"{kind} {key} is registered twice by {plugin!r}")
+        raise StartupError(f"{kind} {key} is registered twice by {plugin!r}", plugin=plugin)
     else:
-        raise StartupError(f"{kind} {key} is registered by both {owner!r} and {plugin!r}")
+        raise StartupError(f"{kind} {key} is registered by both {owner!r} and {plugin!r}", plugin=plugin)
 
 
 def _prefixed(plugin: str, kind: str, records: Iterable[Named], owners: dict[str, str]) -> tuple[Named, ...]:
@@ -251,15 +442,23 @@ def _prefixed(plugin: str, kind: str, records: Iterable[Named], owners: dict[str
     return tuple(renamed)
 
 
-def _load(available: Available) -> object:
+def _load(installed: Installed) -> object:
     try:
-        return available.load()
+        return installed.load()
     except Exception as exc:
-        raise StartupError(f"plugin {available.name!r} failed to import: {_one_line(exc)}") from None
+        raise StartupError(
+            f"plugin {installed.name!r} failed to import: {type(exc).__name__}: {_one_line(exc)}",
+            plugin=installed.name,
+        ) from None
 
 
 def _version(obj: object) -> str:
     return str(getattr(obj, "__version__", "unknown"))
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""The lean request/response types that plugin route handlers use.
+"""The lean request and response types that plugin route handlers use.
 
 Plugin routes run on the simulator's hot path, so they do not go through FastAPI's per-request machinery
 (dependency solving, model validation, response encoding): a handler receives a :class:`Request` that parses
@@ -7,11 +7,10 @@ only what it is asked for, and returns a :class:`Response` whose bytes are usual
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl, unquote_plus
 
 import orjson
 
@@ -22,22 +21,92 @@ Send = Callable[[Message], Awaitable[None]]
 
 RawHeaders = tuple[tuple[bytes, bytes], ...]
 
-JSON: Final = b"application/json"
-TEXT: Final = b"text/plain; charset=utf-8"
+#: Media types the built-in fakes answer with; use them instead of spelling the strings again.
+APPLICATION_JSON: Final = "application/json"
+TEXT_PLAIN: Final = "text/plain; charset=utf-8"
+FORM_URLENCODED: Final = "application/x-www-form-urlencoded"
 
 
 class RequestBodyTooLarge(Exception):
-    """Raised by :meth:`Request.body` when the body exceeds the limit; plugins turn it into their own 4xx."""
+    """Raised by :meth:`Request.body` past ``SIMULATOR_MAX_BODY_BYTES``; plugins answer their own 4xx.
+
+    A handler that does not catch it gets the core's 413 ``{"detail": "Request body too large"}``.
+    """
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body larger than {limit} bytes")
         self.limit = limit
 
 
+class InvalidBody(ValueError):
+    """Raised by :meth:`Request.json` when the body is not JSON; the message says where it fails."""
+
+
+class Params(dict[str, str]):
+    """Query parameters or form fields: ``params["x"]`` is the first value, ``getlist("x")`` all of them.
+
+    A ``dict`` (so lookups cost what a dict's do) that also keeps every value in order.
+    """
+
+    __slots__ = ("_pairs",)
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        self._pairs = pairs if isinstance(pairs, list) else list(pairs)
+        # Filled from the last pair to the first, so that the first value of a repeated name stays.
+        dict.__init__(self, reversed(self._pairs))
+
+    def getlist(self, name: str) -> list[str]:
+        """Every value given for ``name``, in order; ``[]`` when there is none."""
+        return [value for key, value in self._pairs if key == name]
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every ``(name, value)`` in the order received, repeats included."""
+        return list(self._pairs)
+
+
+# Percent-escaped values repeat from request to request (URNs in OAuth forms): unquoting them is slow next to
+# the rest of a form's parsing, so short ones are remembered, in a table bounded in entries and bytes.
+_UNQUOTED: dict[str, str] = {}
+_UNQUOTED_MAX_ENTRIES: Final = 256
+_UNQUOTED_MAX_LENGTH: Final = 256
+
+
+def _unquote(value: str) -> str:
+    known = _UNQUOTED.get(value)
+    if known is not None:
+        return known
+    plain = unquote_plus(value)
+    if len(value) <= _UNQUOTED_MAX_LENGTH:
+        if len(_UNQUOTED) >= _UNQUOTED_MAX_ENTRIES:
+            _UNQUOTED.clear()
+        _UNQUOTED[value] = plain
+    return plain
+
+
+def parse_form(body: bytes) -> Params:
+    """``application/x-www-form-urlencoded`` fields, as :meth:`Request.form` returns them.
+
+    Bytes that are not UTF-8 become U+FFFD instead of failing, so a garbage body is still a (useless) form.
+    """
+    pairs = []
+    for pair in body.decode("utf-8", "replace").split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            # Most names and values need no unquoting: test before paying for a call (the token path).
+            if "%" in name or "+" in name:
+                name = _unquote(name)
+            if "%" in value or "+" in value:
+                value = _unquote(value)
+            pairs.append((name, value))
+    return Params(pairs)
+
+
 class Request:
     """One HTTP request, parsed lazily from the ASGI scope.
 
-    Attributes are cheap to read; ``query``, ``headers`` and ``body()`` parse on first use only.
+    ``method``, ``path`` and ``path_params`` are ready; ``query``, ``headers`` and the body are parsed on
+    first use only, so a handler pays for what it reads.
     """
 
     __slots__ = ("_body", "_headers", "_query", "_receive", "max_body_bytes", "path_params", "scope")
@@ -49,7 +118,7 @@ class Request:
         self._receive = receive
         self.path_params = path_params
         self.max_body_bytes = max_body_bytes
-        self._query: dict[str, list[str]] | None = None
+        self._query: Params | None = None
         self._headers: dict[str, str] | None = None
         self._body: bytes | None = None
 
@@ -66,21 +135,34 @@ class Request:
         return bytes(self.scope.get("query_string", b""))
 
     @property
-    def query(self) -> dict[str, list[str]]:
-        """Query parameters, each name mapped to every value given, in order; blank values are kept."""
+    def query(self) -> Params:
+        """Query parameters: ``request.query["x"]`` is the first ``x``, ``getlist("x")`` every one.
+
+        Blank values are kept (``?x=`` gives ``""``).
+        """
         if self._query is None:
-            self._query = parse_qs(self.query_string.decode("latin-1"), keep_blank_values=True)
+            self._query = Params(parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True))
         return self._query
 
     @property
     def headers(self) -> dict[str, str]:
-        """Request headers with lower-case names; where a name repeats, the first value wins."""
+        """Request headers with lower-case names; where a name repeats, the first value is here.
+
+        A plain dict: it is built on the hot path (a dict subclass costs twice as much, measured), and
+        :meth:`header_values` gives every value of a repeated header.
+        """
         if self._headers is None:
             headers: dict[str, str] = {}
             for name, value in self.scope["headers"]:
                 headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
             self._headers = headers
         return self._headers
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of the header ``name`` (any case), in order; ``[]`` when it is absent."""
+        wanted = name.lower()
+        raw = self.scope["headers"]
+        return [value.decode("latin-1") for key, value in raw if key.decode("latin-1").lower() == wanted]
 
     async def body(self) -> bytes:
         """The whole request body; raises :class:`RequestBodyTooLarge` past ``max_body_bytes``."""
@@ -101,18 +183,38 @@ class Request:
             self._body = b"".join(chunks)
         return self._body
 
+    async def json(self) -> Any:
+        """The body parsed as JSON; raises :class:`InvalidBody` when it is not JSON."""
+        try:
+            return orjson.loads(await self.body())
+        except orjson.JSONDecodeError as exc:
+            raise InvalidBody(f"the body is not JSON: {exc}") from None
+
+    async def form(self) -> Params:
+        """The body parsed as an HTML form (``application/x-www-form-urlencoded``), whatever its Content-Type.
+
+        ``form["grant_type"]`` is the first value of a repeated field, as OAuth servers take it.
+        """
+        return parse_form(await self.body())
+
+
+def _encode_headers(headers: Mapping[str, str]) -> RawHeaders:
+    return tuple((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items())
+
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A complete HTTP response: status, raw headers (content-type and content-length included) and body.
+    """A complete HTTP response: status, headers (content-type and content-length included) and body.
 
-    Build canned responses once (at start-up) and return the same object on every request; use
-    :meth:`with_headers` to add per-request headers without copying the body.
+    Build canned responses once, at start-up, and return the same object on every request; add per-request
+    headers with :meth:`with_headers`, which does not copy the body. ``raw_headers`` are ``(name, value)``
+    byte pairs, lower-case names, as ASGI sends them: a handler that builds bodies per request at full speed
+    may construct ``Response(status, body, raw_headers)`` directly.
     """
 
     status: int
     body: bytes
-    headers: RawHeaders
+    raw_headers: RawHeaders
 
     @classmethod
     def build(
@@ -120,17 +222,15 @@ class Response:
         body: bytes,
         *,
         status: int = 200,
-        content_type: bytes | str = JSON,
+        content_type: str = APPLICATION_JSON,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
-        ctype = content_type.encode("latin-1") if isinstance(content_type, str) else content_type
-        raw: list[tuple[bytes, bytes]] = [
-            (b"content-type", ctype),
+        """A response with these bytes as its body."""
+        raw = (
+            (b"content-type", content_type.encode("latin-1")),
             (b"content-length", str(len(body)).encode()),
-        ]
-        for name, value in (headers or {}).items():
-            raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-        return cls(status, body, tuple(raw))
+        )
+        return cls(status, body, raw + _encode_headers(headers or {}))
 
     @classmethod
     def json(
@@ -138,76 +238,54 @@ class Response:
         content: Any,
         *,
         status: int = 200,
-        content_type: bytes | str = JSON,
+        content_type: str = APPLICATION_JSON,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
+        """``content`` serialised as JSON (orjson: dataclasses, UUIDs and datetimes included)."""
         return cls.build(orjson.dumps(content), status=status, content_type=content_type, headers=headers)
 
     @classmethod
-    def text(cls, content: str, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-        return cls.build(content.encode(), status=status, content_type=TEXT, headers=headers)
+    def text(
+        cls,
+        content: str,
+        *,
+        status: int = 200,
+        content_type: str = TEXT_PLAIN,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """``content`` encoded as UTF-8."""
+        return cls.build(content.encode(), status=status, content_type=content_type, headers=headers)
 
-    def with_headers(self, extra: RawHeaders) -> Response:
-        return Response(self.status, self.body, self.headers + extra) if extra else self
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers as strings (the first of a repeated name); for reading, not on the hot path."""
+        headers: dict[str, str] = {}
+        for name, value in self.raw_headers:
+            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        return headers
+
+    def with_headers(self, headers: Mapping[str, str]) -> Response:
+        """This response with ``headers`` added (names are lower-cased); itself when there are none."""
+        if not headers:
+            return self
+        return Response(self.status, self.body, self.raw_headers + _encode_headers(headers))
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+"""What the dispatcher calls: ``async def handler(request: Request) -> Response``."""
 
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}")
 
+# -- what the simulator's server protocol adds to each request's scope, under scope["extensions"] ------------
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """A route a plugin serves.
+#: ``time.monotonic()`` when the request's first bytes were parsed; delays are measured from it.
+ARRIVED: Final = "simulator.arrived"
 
-    Attributes:
-        path: absolute path template; ``{name}`` matches one path segment, a final ``{name:path}`` the rest.
-        handler: ``async def handler(request: Request) -> Response``.
-        methods: the methods served; ``("*",)`` hands every method to the handler (it answers 405 itself).
-            A route serving GET also answers HEAD, without the body.
-        name: registered name, unique across plugins; the host prefixes it with ``<plugin>.``.
-        summary: one line for ``simulator plugins`` and ``/_simulator/plugins``.
-        delayed: False exempts the route from the plugin's delay policy (health checks).
-    """
+#: A :data:`RespondLater` for this request; absent under other servers (and in-process tests).
+RESPOND_LATER: Final = "simulator.respond_later"
 
-    path: str
-    handler: Handler
-    methods: tuple[str, ...] = ("GET",)
-    name: str = ""
-    summary: str = ""
-    delayed: bool = True
-    segments: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
-    param_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    tail_param: str | None = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.path.startswith("/"):
-            raise ValueError(f"route path {self.path!r} must start with '/'")
-        parts = self.path.strip("/").split("/") if self.path != "/" else []
-        segments: list[str | None] = []
-        names: list[str] = []
-        tail: str | None = None
-        for index, part in enumerate(parts):
-            match = _PARAM.fullmatch(part)
-            if match is None:
-                if "{" in part or "}" in part:
-                    raise ValueError(f"route path {self.path!r}: parameters must fill a whole segment")
-                segments.append(part)
-                continue
-            if match.group(2):
-                if index != len(parts) - 1:
-                    raise ValueError(f"route path {self.path!r}: '{{name:path}}' must be the last segment")
-                tail = match.group(1)
-                continue
-            segments.append(None)
-            names.append(match.group(1))
-        object.__setattr__(self, "segments", tuple(segments))
-        object.__setattr__(self, "param_names", tuple(names))
-        object.__setattr__(self, "tail_param", tail)
-        object.__setattr__(self, "methods", tuple(m.upper() for m in self.methods))
-
-    @property
-    def shape(self) -> str:
-        """The template with parameter names erased: two routes with one shape collide."""
-        shape = "/" + "/".join("{}" if s is None else s for s in self.segments)
-        return shape + ("/{path}" if self.tail_param else "")
+RespondLater = Callable[[Send, float, Message, Message], Awaitable[bool]]
+"""``respond_later(send, seconds, start, body)``: send the ASGI ``http.response.start`` and
+``http.response.body`` messages through the server's ``send`` from a timer callback ``seconds`` from now.
+The awaitable's result is True once they are sent; False means the time has come but they could not be
+sent from there (writes paused for a slow reader, or ``send`` wrapped by a middleware): the caller sends
+them itself."""

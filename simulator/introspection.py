@@ -37,8 +37,9 @@ def plugin_report(host: PluginHost) -> list[dict[str, Any]]:
             ],
             "delay": describe(plugin.delay),
             "settings": public_values(plugin.settings) if plugin.settings is not None else [],
-            "generators": [g.name for g in plugin.generators],
-            "delay_policies": [t.name for t in plugin.delay_policies],
+            "services": [{"name": s.name, "description": s.description} for s in plugin.services],
+            "delay_kinds": [k.name for k in plugin.delay_kinds],
+            "targets": [{"name": t.name, "summary": t.summary} for t in plugin.targets],
         }
         for plugin in host.plugins.values()
     ]

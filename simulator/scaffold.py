@@ -1,14 +1,19 @@
 """``simulator new-plugin NAME [DIR]``: a working plugin package in one command.
 
 The package has the entry point, hook implementations, a settings class with its own prefix, one route
-and one passing test, so a new fake API starts from something that runs.
+written with :class:`simulator.Router`, and a test using :class:`simulator.testing.SimulatorClient`; it
+passes ``pytest``, ``ruff`` and ``mypy --strict`` with the configuration it ships, so a new fake API starts
+from something that runs and is checked.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
+import sys
 from pathlib import Path
 
+from simulator import DISTRIBUTION
 from simulator.errors import StartupError
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -24,10 +29,10 @@ name = "simulator-{dist}"
 version = "0.1.0"
 description = "A fake {name} API for api-simulator."
 requires-python = ">=3.11"
-dependencies = ["api-simulator"]
+dependencies = ["{simulator}"]
 
 [project.optional-dependencies]
-test = ["pytest", "httpx"]
+test = ["{simulator}[testing]", "pytest>=8", "ruff>=0.5", "mypy>=1.10"]
 
 # The line that makes the simulator discover this plugin.
 [project.entry-points.simulator]
@@ -35,14 +40,33 @@ test = ["pytest", "httpx"]
 
 [tool.setuptools]
 packages = ["simulator_{name}"]
+
+[tool.setuptools.package-data]
+simulator_{name} = ["py.typed"]
+
+[tool.ruff]
+line-length = 110
+
+[tool.ruff.lint]
+select = ["E", "F", "W", "I", "B", "UP", "SIM", "RUF"]
+
+[tool.ruff.lint.isort]
+known-first-party = ["simulator_{name}"]
+
+[tool.mypy]
+strict = true
+plugins = ["pydantic.mypy"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+filterwarnings = ["error"]
 """,
     "simulator_{name}/__init__.py": '''\
 """``{name}``: a fake API plugin for api-simulator. Hook implementations only; nothing runs at import."""
 
-from collections.abc import Iterable
+from simulator import PluginSettings, Router, hookimpl
 
-from simulator import PluginSettings, Route, hookimpl
-from simulator_{name}.routes import routes
+from simulator_{name}.routes import router
 from simulator_{name}.settings import Settings
 
 __version__ = "0.1.0"
@@ -54,15 +78,13 @@ def simulator_settings_class() -> type[PluginSettings]:
 
 
 @hookimpl
-def simulator_register_routes(settings: Settings) -> Iterable[Route]:
-    return routes(settings)
+def simulator_register_routes(settings: Settings) -> Router:
+    return router(settings)
 ''',
     "simulator_{name}/settings.py": '''\
 """Settings of the {name} plugin: every variable starts with {prefix}."""
 
-from pydantic_settings import SettingsConfigDict
-
-from simulator import PluginSettings
+from simulator import PluginSettings, SettingsConfigDict
 
 
 class Settings(PluginSettings):
@@ -75,54 +97,61 @@ class Settings(PluginSettings):
     "simulator_{name}/routes.py": '''\
 """Routes of the {name} plugin. Build canned responses once; handlers only pick one."""
 
-from collections.abc import Iterable
+from simulator import Request, Response, Router
 
-from simulator import Request, Response, Route
 from simulator_{name}.settings import Settings
 
 
-def routes(settings: Settings) -> Iterable[Route]:
+def router(settings: Settings) -> Router:
+    routes = Router(prefix="/{name}")
     hello = Response.json({{"message": settings.message}})
 
+    @routes.get("/hello")
     async def get_hello(request: Request) -> Response:
+        """A canned greeting."""
         return hello
 
-    yield Route("/{name}/hello", get_hello, name="hello", summary="a canned greeting")
-''',
-    "tests/test_{name}.py": '''\
-import asyncio
+    @routes.get("/echo/{{word}}")
+    async def echo(request: Request, word: str, times: int = 1) -> Response:
+        """The word from the path, ``times`` times (a query parameter, checked as an integer)."""
+        return Response.json({{"echo": [word] * times}})
 
-import httpx
+    return routes
+''',
+    "simulator_{name}/py.typed": "",
+    "tests/test_{name}.py": '''\
+"""The plugin in process: no server, no port, no environment variables read."""
+
+from simulator.testing import SimulatorClient
 
 import simulator_{name}
-from simulator.app import create_app
-from simulator.host import PluginHost
+from simulator_{name}.settings import Settings
 
 
-def get(path: str) -> httpx.Response:
-    """One request to the plugin, in process: no server, no port."""
-    app = create_app(PluginHost.from_plugins({{"{name}": simulator_{name}}}))
-
-    async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.get(path)
-
-    return asyncio.run(call())
-
-
-def test_hello_answers_with_the_configured_message(monkeypatch):
-    monkeypatch.setenv("{prefix}MESSAGE", "hi")
-    response = get("/{name}/hello")
+def test_hello_answers_with_the_configured_message() -> None:
+    with SimulatorClient({{"{name}": simulator_{name}}}, settings=[Settings(message="hi")]) as sim:
+        response = sim.get("/{name}/hello")
     assert response.status_code == 200
     assert response.json() == {{"message": "hi"}}
+
+
+def test_query_parameters_are_typed() -> None:
+    with SimulatorClient({{"{name}": simulator_{name}}}) as sim:
+        assert sim.get("/{name}/echo/hey?times=2").json() == {{"echo": ["hey", "hey"]}}
+        assert sim.get("/{name}/echo/hey?times=many").status_code == 422
+
+
+def test_a_variable_configures_it_as_in_a_server() -> None:
+    with SimulatorClient({{"{name}": simulator_{name}}}, env={{"{prefix}MESSAGE": "from env"}}) as sim:
+        assert sim.get("/{name}/hello").json() == {{"message": "from env"}}
 ''',
     "README.md": """\
 # simulator-{dist}
 
 A fake `{name}` API for api-simulator.
 
-    pip install -e .            # the simulator discovers it through its entry point
+    python -m pip install -e '.[test]'   # the simulator discovers it through its entry point
+    pytest && ruff check . && mypy .
     SIMULATOR_PLUGINS=health,{name} simulator serve
     curl localhost:9123/{name}/hello
 
@@ -144,9 +173,30 @@ def scaffold(name: str, parent: Path) -> Path:
     root = parent / name
     if root.exists():
         raise StartupError(f"{root} already exists")
-    values = {"name": name, "dist": name.replace("_", "-"), "prefix": name.upper() + "_"}
+    values = {
+        "name": name,
+        "dist": name.replace("_", "-"),
+        "prefix": name.upper() + "_",
+        "simulator": DISTRIBUTION,
+    }
     for template_path, template in _FILES.items():
         path = root / template_path.format(**values)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template.format(**values))
     return root
+
+
+def next_steps(name: str, root: Path) -> str:
+    """What to run next, with this interpreter, so the plugin lands in the simulator's own environment."""
+    python = shlex.quote(sys.executable)
+    folder = shlex.quote(str(root))
+    return "\n".join(
+        (
+            "next, in the environment the simulator runs from:",
+            f"  cd {folder}",
+            f"  {python} -m pip install -e '.[test]'",
+            f"  {python} -m pytest && {python} -m ruff check . && {python} -m mypy .",
+            f"  SIMULATOR_PLUGINS=health,{name} {python} -m simulator serve",
+            f"  curl localhost:9123/{name}/hello",
+        )
+    )

@@ -1,83 +1,127 @@
-"""``simulator targets``: load-test targets for the built-in fakes, in vegeta's formats.
+"""Load-test targets: what plugins offer through ``simulator_register_targets``, and how they are printed.
+
+A plugin says *what* to request (:class:`HttpTarget`: method, path, headers, body); the core writes it in a
+load generator's format, so every plugin's targets work with every format::
 
     simulator targets --base-url $URL | vegeta attack -rate=10/s -duration=30s | vegeta report
-
-Patient-check targets are the known test patients (the original load test's 18 numbers) or N synthetic
-valid NHS numbers; token targets are ``POST /oauth2/token`` requests, each with its own signed client
-assertion (a fresh ``jti``: the endpoint refuses a reused one), in vegeta's JSON format.
 """
 
 from __future__ import annotations
 
 import base64
 import random
-import time
-import uuid
-from collections.abc import Iterator
-from typing import Any
-from urllib.parse import urlencode
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
 
 import orjson
 
-from plugins.eligibility.nhs_number import check_digit
-
-PATIENT_CHECK = "/eligibility-signposting-api/patient-check/"
-TOKEN = "/oauth2/token"
-
-# The integration-environment test patients of the original fake's load test.
-KNOWN_PATIENTS = (
-    "9657933617", "9658218989", "9658220142", "9686368906", "9735548852", "9450114080",
-    "9658218873", "9658218997", "9658220150", "9686368973", "9658218881", "9658219004",
-    "9686369120", "9466447939", "9658218903", "9658219012", "9661033498", "9735548844",
-)  # fmt: skip
+Format = Literal["auto", "vegeta-http", "vegeta-json"]
+FORMATS: tuple[Format, ...] = ("auto", "vegeta-http", "vegeta-json")
 
 
-def synthetic_nhs_numbers(count: int, rng: random.Random) -> Iterator[str]:
-    """``count`` distinct valid NHS numbers, none of them a known test patient."""
-    seen = set(KNOWN_PATIENTS)
-    while len(seen) - len(KNOWN_PATIENTS) < count:
-        first = f"{rng.randrange(100_000_000, 1_000_000_000)}"
-        digit = check_digit(first)
-        number = f"{first}{digit}"
-        if digit is not None and number not in seen:
-            seen.add(number)
-            yield number
+@dataclass(frozen=True, slots=True)
+class HttpTarget:
+    """One request of a load test.
+
+    Attributes:
+        method: ``GET``, ``POST``...
+        path: path and query string, appended to the ``--base-url`` (``/health``).
+        headers: request headers (a form POST needs its Content-Type).
+        body: the request body.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
 
 
-def patient_targets(base_url: str, numbers: list[str]) -> Iterator[str]:
-    for number in numbers:
-        yield f"GET {base_url}{PATIENT_CHECK}{number}"
+@dataclass(frozen=True, slots=True)
+class TargetOption:
+    """A command-line option of ``simulator targets`` that a target set reads (``--api-key``).
+
+    Attributes:
+        flag: the option, starting with ``--``; its value reaches ``generate`` under the flag's name without
+            the dashes, ``-`` turned into ``_`` (``api_key``).
+        help: one line for ``simulator targets --help``.
+        default: the value when the option is not given.
+    """
+
+    flag: str
+    help: str
+    default: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
 
 
-def token_targets(
-    base_url: str, count: int, api_key: str, kid: str, private_key_pem: bytes | None
-) -> Iterator[str]:
-    """vegeta JSON lines, each a form POST with a fresh RS512 client assertion valid for 5 minutes."""
-    import jwt
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+@dataclass(frozen=True, slots=True)
+class TargetRequest:
+    """What ``simulator targets`` was asked for, as a target set's ``generate`` receives it.
 
-    if private_key_pem is None:
-        # Structural validation checks the assertion's shape, not its signature: any RSA key will do.
-        key: Any = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    else:
-        key = serialization.load_pem_private_key(private_key_pem, password=None)
-    url = f"{base_url}{TOKEN}"
-    now = int(time.time())
-    for _ in range(count):
-        claims = {"iss": api_key, "sub": api_key, "aud": url, "jti": str(uuid.uuid4()), "exp": now + 300}
-        assertion = jwt.encode(claims, key, algorithm="RS512", headers={"kid": kid, "typ": "JWT"})
-        form = urlencode(
-            {
-                "grant_type": "client_credentials",
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": assertion,
-            }
-        )
-        target = {
-            "method": "POST",
-            "url": url,
-            "header": {"Content-Type": ["application/x-www-form-urlencoded"]},
-            "body": base64.b64encode(form.encode()).decode(),
-        }
-        yield orjson.dumps(target).decode()
+    Attributes:
+        base_url: ``--base-url`` without a trailing slash; targets' paths are relative to it, but a target
+            whose content depends on the full URL (a JWT's ``aud``) needs it.
+        count: ``--count``: how many targets a generated set should make.
+        rng: seeded from ``--seed`` when given, so generated targets are reproducible.
+        options: the values of the set's own :class:`TargetOption` flags, by key.
+    """
+
+    base_url: str
+    count: int
+    rng: random.Random
+    options: Mapping[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """A named set of load-test targets a plugin offers.
+
+    Attributes:
+        name: unique across plugins; the host prefixes it with ``<plugin>.`` (``eligibility.patients``).
+            ``simulator targets --kind`` takes the full name or, when it is unambiguous, the short one.
+        generate: makes the targets; called only when ``simulator targets`` prints this set.
+        summary: one line for ``simulator targets --list``.
+        options: command-line options the set reads.
+        default: what ``simulator targets`` prints without ``--kind`` (the first such set of the enabled
+            plugins, in their order); give it to a plugin's main load test.
+    """
+
+    name: str
+    generate: Callable[[TargetRequest], Iterable[HttpTarget]]
+    summary: str = ""
+    options: tuple[TargetOption, ...] = ()
+    default: bool = False
+
+
+def render(targets: Iterable[HttpTarget], base_url: str, fmt: Format = "auto") -> Iterator[str]:
+    """Lines for a load generator: vegeta's http format (``GET <url>``) or its JSON format (one object a
+    line, body base64). ``auto`` is the http format unless a target has headers or a body, which only the JSON
+    format carries line by line."""
+    pending = iter(targets)
+    if fmt == "auto":
+        first = next(pending, None)
+        if first is None:
+            return
+        fmt = "vegeta-json" if first.body or first.headers else "vegeta-http"
+        pending = _chain(first, pending)
+    for target in pending:
+        url = base_url + target.path
+        if fmt == "vegeta-http":
+            if target.body or target.headers:
+                raise ValueError("a target with headers or a body needs --format vegeta-json")
+            yield f"{target.method} {url}"
+        else:
+            line: dict[str, object] = {"method": target.method, "url": url}
+            if target.headers:
+                line["header"] = {name: [value] for name, value in target.headers.items()}
+            if target.body:
+                line["body"] = base64.b64encode(target.body).decode()
+            yield orjson.dumps(line).decode()
+
+
+def _chain(first: HttpTarget, rest: Iterator[HttpTarget]) -> Iterator[HttpTarget]:
+    yield first
+    yield from rest

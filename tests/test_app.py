@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import httpx
 import pytest
-from pydantic_settings import SettingsConfigDict
 
 import plugins.health
-from simulator import PluginSettings, Request, Response, Route, hookimpl
+from simulator import PluginSettings, Request, Response, Route, Router, SettingsConfigDict, hookimpl
 from simulator.app import SimulatorApp
 from simulator.host import PluginHost
-from simulator.http import Handler
-from simulator.protocol import ARRIVED
+from simulator.http import ARRIVED, Handler
 
 
 class ZooSettings(PluginSettings):
@@ -72,12 +71,9 @@ def sleeper() -> RecordingSleeper:
 
 
 @pytest.fixture
-async def client(
-    monkeypatch: pytest.MonkeyPatch, sleeper: RecordingSleeper
-) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setenv("ZOO_DELAY_SECONDS", "0.5")
-    monkeypatch.setenv("SIMULATOR_MAX_BODY_BYTES", "1000")
-    host = PluginHost.from_plugins({"zoo": Zoo(), "health": plugins.health})
+async def client(sleeper: RecordingSleeper) -> AsyncIterator[httpx.AsyncClient]:
+    env = {"ZOO_DELAY_SECONDS": "0.5", "SIMULATOR_MAX_BODY_BYTES": "1000"}
+    host = PluginHost.from_plugins({"zoo": Zoo(), "health": plugins.health}, env=env)
     app = SimulatorApp(host, sleep=sleeper.sleep, clock=sleeper.clock)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as c:
         yield c
@@ -130,9 +126,7 @@ async def test_delay_is_awaited_as_a_total_from_arrival(
     assert sleeper.sleeps == [0.5]
 
 
-async def test_processing_time_is_absorbed(
-    monkeypatch: pytest.MonkeyPatch, sleeper: RecordingSleeper
-) -> None:
+async def test_processing_time_is_absorbed(sleeper: RecordingSleeper) -> None:
     async def slow(request: Request) -> Response:
         sleeper.now += 0.2  # the handler "takes" 0.2 s of the 0.5 s budget
         return Response.text("done")
@@ -146,8 +140,8 @@ async def test_processing_time_is_absorbed(
         def simulator_register_routes(self) -> Iterable[Route]:
             yield Route("/slow", slow)
 
-    monkeypatch.setenv("ZOO_DELAY_SECONDS", "0.5")
-    app = SimulatorApp(PluginHost.from_plugins({"slow": Slow()}), sleep=sleeper.sleep, clock=sleeper.clock)
+    host = PluginHost.from_plugins({"slow": Slow()}, env={"ZOO_DELAY_SECONDS": "0.5"})
+    app = SimulatorApp(host, sleep=sleeper.sleep, clock=sleeper.clock)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as c:
         await c.get("/slow")
     assert sleeper.sleeps == [pytest.approx(0.3)]
@@ -172,12 +166,10 @@ async def test_introspection_lists_plugins_routes_settings_and_delay(client: htt
     assert {"env": "ZOO_DELAY_SECONDS", "value": 0.5, "default": 0.0} in zoo["settings"]
 
 
-async def test_delay_counts_from_the_arrival_the_protocol_recorded(
-    monkeypatch: pytest.MonkeyPatch, sleeper: RecordingSleeper
-) -> None:
+async def test_delay_counts_from_the_arrival_the_protocol_recorded(sleeper: RecordingSleeper) -> None:
     """Under a burst the ASGI task starts after the request arrived: that queueing is part of the delay."""
-    monkeypatch.setenv("ZOO_DELAY_SECONDS", "0.5")
-    app = SimulatorApp(PluginHost.from_plugins({"zoo": Zoo()}), sleep=sleeper.sleep, clock=sleeper.clock)
+    host = PluginHost.from_plugins({"zoo": Zoo()}, env={"ZOO_DELAY_SECONDS": "0.5"})
+    app = SimulatorApp(host, sleep=sleeper.sleep, clock=sleeper.clock)
     sent: list[dict[str, object]] = []
 
     async def receive() -> dict[str, object]:
@@ -187,6 +179,58 @@ async def test_delay_counts_from_the_arrival_the_protocol_recorded(
         sent.append(message)
 
     scope = {"type": "http", "method": "GET", "path": "/zoo/lion", "query_string": b"", "headers": []}
-    await app(scope | {ARRIVED: sleeper.now - 0.2}, receive, send)  # type: ignore[arg-type]
+    extensions = {"extensions": {ARRIVED: sleeper.now - 0.2}}
+    await app(scope | extensions, receive, send)  # type: ignore[arg-type]
     assert sleeper.sleeps == [pytest.approx(0.3)]
     assert sent[0]["status"] == 200
+
+
+async def test_plugin_routes_are_in_the_openapi_document_with_their_parameters() -> None:
+    router = Router(prefix="/shop")
+
+    @router.get("/items/{item_id}")
+    async def item(
+        request: Request, item_id: int, detail: bool = False, tags: list[str] | None = None
+    ) -> Response:
+        """One item.
+
+        With its price.
+        """
+        return Response.json({"id": item_id})
+
+    class Shop:
+        @hookimpl
+        def simulator_register_routes(self) -> Router:
+            return router
+
+    app = SimulatorApp(PluginHost.from_plugins({"shop": Shop(), "health": plugins.health, "zoo": Zoo()}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as c:
+        document = (await c.get("/_simulator/openapi.json")).json()
+        assert (await c.get("/_simulator/docs")).status_code == 200
+    operation = document["paths"]["/shop/items/{item_id}"]["get"]
+    assert operation["tags"] == ["shop"]
+    assert operation["summary"] == "One item."
+    assert operation["description"] == "With its price."
+    assert operation["operationId"] == "shop.item"
+    assert operation["parameters"] == [
+        {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+        {"name": "detail", "in": "query", "required": False, "schema": {"type": "boolean", "default": False}},
+        {
+            "name": "tags",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "array", "items": {"type": "string"}},
+        },
+    ]
+    assert document["paths"]["/health"]["get"]["tags"] == ["health"]
+    assert set(document["paths"]["/zoo/{rest}"]) == {"get", "post", "put", "patch", "delete"}
+    assert "/_simulator/plugins" in document["paths"]
+    assert {t["name"] for t in document["tags"]} == {"simulator", "shop", "health", "zoo"}
+
+
+def test_the_pytest_fixture_makes_in_process_clients(simulator_client: Any) -> None:
+    sim = simulator_client({"health": plugins.health, "zoo": Zoo()}, env={"ZOO_DELAY_SECONDS": "0"})
+    assert sim.get("/health").text == "healthy"
+    assert sim.head("/health").content == b""
+    assert sim.get("/zoo/lion").json()["params"] == {"animal": "lion"}
+    assert sim.host.plugins["zoo"].delay is None

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import Serve, clean_env, run_pytest_project
+from tests.plugins.eligibility.support import LOAD_TEST_PATIENTS
 
 
 def run(
@@ -27,8 +28,17 @@ def test_plugins_lists_every_installed_plugin_and_marks_the_enabled_ones() -> No
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
     assert rows["health"][2] == "yes"
     assert rows["spiky"][2] == "no"
-    assert "GET|HEAD /health" in result.stdout
+    assert "GET /health" in result.stdout
     assert "SPIKY_DELAY_SECONDS" in result.stdout
+
+
+def test_plugins_lists_a_broken_disabled_plugin_as_broken_instead_of_failing() -> None:
+    result = run("plugins", env={"SIMULATOR_PLUGINS": "health", "APIM_VALIDATION": "bogus"})
+    assert result.returncode == 0, result.stderr
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("apim_oauth ")]
+    assert "broken" in row
+    assert "BROKEN: invalid setting APIM_VALIDATION='bogus'" in row
+    assert "eligibility" in result.stdout
 
 
 def test_example_plugin_is_discovered_from_its_own_distribution() -> None:
@@ -58,14 +68,29 @@ def test_example_plugin_is_selectable_and_its_policy_works(serve: Serve) -> None
     assert names == ["health", "spiky"]
 
 
-def test_new_plugin_output_passes_its_own_test(tmp_path: Path) -> None:
+def test_new_plugin_output_passes_its_own_tests_ruff_and_mypy_strict(tmp_path: Path) -> None:
     result = run("new-plugin", "demo", str(tmp_path))
     assert result.returncode == 0, result.stderr
     root = tmp_path / "demo"
     assert (root / "pyproject.toml").read_text().count('demo = "simulator_demo"') == 1
-    test = run_pytest_project(root, str(root / "tests"), clean_env({"PYTHONPATH": str(root)}))
+    assert f"{sys.executable} -m pip install -e '.[test]'" in result.stdout
+    env = clean_env({"PYTHONPATH": str(root)})
+    test = run_pytest_project(root, str(root / "tests"), env)
     assert test.returncode == 0, test.stdout + test.stderr
-    assert "1 passed" in test.stdout
+    assert "3 passed" in test.stdout
+    # mypy cannot follow the import hook of this repository's editable install: point it at the source.
+    typing_env = env | {"MYPYPATH": str(Path(__file__).parents[1])}
+    for tool in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy", "."]):
+        checked = subprocess.run(
+            [sys.executable, "-m", *tool],
+            cwd=root,
+            env=typing_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert checked.returncode == 0, f"{tool}: {checked.stdout}{checked.stderr}"
+    assert "strict = true" in (root / "pyproject.toml").read_text()
 
 
 @pytest.mark.parametrize("name", ["Demo", "9lives", "has-dash"])
@@ -75,11 +100,29 @@ def test_new_plugin_refuses_bad_names(tmp_path: Path, name: str) -> None:
     assert "must be lower case letters" in result.stderr
 
 
-def test_targets_lists_the_load_tests_patients() -> None:
+def test_targets_lists_the_load_tests_patients_from_the_eligibility_plugin() -> None:
     result = run("targets", "--base-url", "http://sim:9123/")
-    lines = result.stdout.splitlines()
-    assert len(lines) == 18
-    assert lines[0] == "GET http://sim:9123/eligibility-signposting-api/patient-check/9657933617"
+    assert result.stdout.splitlines() == [
+        f"GET http://sim:9123/eligibility-signposting-api/patient-check/{number}"
+        for number in LOAD_TEST_PATIENTS
+    ]
+
+
+def test_targets_lists_the_sets_the_enabled_plugins_offer() -> None:
+    listed = run("targets", "--list").stdout.splitlines()
+    assert [line.split(":")[0] for line in listed] == [
+        "apim_oauth.token",
+        "eligibility.patients (default)",
+        "eligibility.synthetic",
+    ]
+    only = run("targets", "--list", env={"SIMULATOR_PLUGINS": "health,apim_oauth"}).stdout.splitlines()
+    assert [line.split(":")[0] for line in only] == ["apim_oauth.token"]
+    result = run("targets", env={"SIMULATOR_PLUGINS": "health,apim_oauth"})
+    assert result.returncode == 2
+    assert "name a target set with --kind; available: apim_oauth.token" in result.stderr
+    unknown = run("targets", "--kind", "nope")
+    assert unknown.returncode == 2
+    assert "no target set 'nope'; available: apim_oauth.token, eligibility.patients" in unknown.stderr
 
 
 def test_targets_synthetic_numbers_are_valid_distinct_and_reproducible() -> None:

@@ -9,9 +9,9 @@ import statistics
 
 import pytest
 
-from simulator.delays import BUILTIN_POLICIES, Fixed, LogNormal, Percentiles, Uniform, build_policy
+from simulator.delays import BUILTIN_KINDS, Fixed, LogNormal, Percentiles, Uniform, build_policy
 
-TYPES = {t.name: t for t in BUILTIN_POLICIES}
+TYPES = {t.name: t for t in BUILTIN_KINDS}
 N = 40_000
 
 

@@ -18,6 +18,7 @@ import uvloop
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
+from simulator import protocol
 from simulator.app import GC_YOUNG_THRESHOLD, create_app, sleep_at_least, timer_seconds
 from simulator.host import PluginHost
 from simulator.http import Message
@@ -150,12 +151,12 @@ def test_a_serving_process_freezes_its_start_up_heap_and_collects_less_often() -
     assert frozen > 10_000  # modules and plugin data
 
 
-def test_delayed_requests_leave_no_reference_cycles(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_delayed_requests_leave_no_reference_cycles() -> None:
     """Each request's objects must be freed by reference counting, not wait for the collector."""
-    monkeypatch.setenv("SPIKY_DELAY_SECONDS", "0.05")
 
     async def scenario() -> int:
-        host = PluginHost.from_plugins({"spiky": simulator_spiky})
+        host = PluginHost.from_plugins({"spiky": simulator_spiky}, env={"SPIKY_DELAY_SECONDS": "0.05"})
+        assert host.plugins["spiky"].delay is not None
         port = free_port()
         config = uvicorn.Config(
             create_app(host),
@@ -184,3 +185,111 @@ def test_delayed_requests_leave_no_reference_cycles(monkeypatch: pytest.MonkeyPa
         return unreachable
 
     assert uvloop.run(scenario()) == 0
+
+
+def test_every_write_path_keeps_the_order_of_the_bytes() -> None:
+    loop = uvloop.new_event_loop()
+    try:
+        raw = RecordingTransport()
+        eofs: list[int] = []
+        raw.write_eof = lambda: eofs.append(len(raw.writes))  # type: ignore[attr-defined]
+        transport = _CoalescingTransport(raw, loop)  # type: ignore[arg-type]
+        transport.write(b"a")
+        transport.writelines([b"b", b"c"])
+        assert raw.writes == []  # still in this loop step
+        transport.write_eof()  # must not overtake what is buffered
+        assert raw.writes == [b"abc"]
+        assert eofs == [1]
+        transport.write(b"d")
+        aborted: list[bool] = []
+        raw.abort = lambda: aborted.append(True)  # type: ignore[attr-defined]
+        transport.abort()  # drops the buffer, as the real transport drops its own
+        loop.run_until_complete(asyncio.sleep(0))
+        assert raw.writes == [b"abc"]
+        assert aborted == [True]
+    finally:
+        loop.close()
+
+
+def test_the_installed_uvicorn_is_the_pinned_minor_everywhere() -> None:
+    """pyproject's pin, the image's lock file and the capability check name the uvicorn that is installed."""
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    minor = protocol.TESTED_UVICORN
+    assert ".".join(version("uvicorn").split(".")[:2]) == minor
+    dependencies = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    (pin,) = [d for d in dependencies if d.startswith("uvicorn")]
+    low, high = minor.split(".")
+    assert pin == f"uvicorn[standard]>={minor}.0,<{low}.{int(high) + 1}"
+    locked = [
+        line for line in (root / "requirements.lock").read_text().splitlines() if line.startswith("uvicorn==")
+    ]
+    assert locked
+    assert locked[0].startswith(f"uvicorn=={minor}.")
+    assert protocol.incompatibility() is None
+
+
+def test_the_lock_file_pins_every_installed_runtime_dependency() -> None:
+    """The tests run the versions the image installs: requirements.lock's."""
+    import re
+    from importlib.metadata import version
+    from pathlib import Path
+
+    lock = (Path(__file__).resolve().parents[1] / "requirements.lock").read_text()
+    pins = dict(re.findall(r"^([a-z0-9_.-]+)==([^ \\;]+)", lock, re.M))
+    assert {"fastapi", "uvicorn", "pluggy", "pydantic", "pydantic-settings", "orjson", "pyjwt"} <= set(pins)
+    wrong = {name: (pinned, version(name)) for name, pinned in pins.items() if version(name) != pinned}
+    assert wrong == {}
+
+
+def test_another_uvicorn_falls_back_to_the_stock_protocol_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(uvicorn, "__version__", "0.99.1")
+    assert protocol.incompatibility() == f"uvicorn 0.99.1 is not the tested {protocol.TESTED_UVICORN}.x"
+    with caplog.at_level(logging.WARNING, logger="test.fallback"):
+        chosen = protocol.choose(logging.getLogger("test.fallback"))
+    assert chosen == "httptools"
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "uvicorn 0.99.1 is not the tested 0.54.x"
+    ]
+
+
+@pytest.mark.server
+def test_a_server_on_the_stock_protocol_still_serves_and_delays() -> None:
+    """The application does not need this module's additions: with the fallback, delays still hold."""
+    port = free_port()
+    code = (
+        "import uvicorn, sys; uvicorn.__version__ = '0.99.1'; "
+        "from simulator.cli import main; sys.exit(main(['serve']))"
+    )
+    env = clean_env(
+        {
+            "SIMULATOR_HOST": "127.0.0.1",
+            "SIMULATOR_PORT": str(port),
+            "SIMULATOR_PLUGINS": "health,spiky",
+            "SPIKY_DELAY_SECONDS": "0.3",
+        }
+    )
+    server = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        started = time.monotonic()
+        assert httpx.get(f"http://127.0.0.1:{port}/spiky/quote", timeout=5).status_code == 200
+        assert 0.3 <= time.monotonic() - started < 1.0
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=15)
+    assert err.count("not the tested") == 1, err

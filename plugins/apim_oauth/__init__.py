@@ -1,18 +1,19 @@
 """``apim_oauth``: the NHS API platform's token endpoint, ``POST /oauth2/token``, with its real error matrix.
 
-Registers the routes, the ``APIM_*`` settings and the generator ``apim_oauth.token_store``, whose
-``generate()`` returns the :class:`~plugins.apim_oauth.tokens.TokenValidator` of the issued tokens.
+Registers the ``APIM_*`` settings, the routes, the service ``apim_oauth.tokens`` (a
+:class:`~plugins.apim_oauth.tokens.TokenStore`: ``is_valid(token)`` tells other fakes whether a bearer token
+was issued here) and the load-test target set ``apim_oauth.token``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from plugins.apim_oauth.routes import routes
+from plugins.apim_oauth.routes import router
 from plugins.apim_oauth.settings import ApimSettings
-from plugins.apim_oauth.tokens import TokenStore, TokenValidator
-from simulator import PluginSettings, ResponseGenerator, Route, hookimpl
-from simulator.records import PluginContext
+from plugins.apim_oauth.targets import token_targets
+from plugins.apim_oauth.tokens import TokenStore
+from simulator import PluginContext, PluginSettings, Router, Service, Targets, hookimpl
 
 
 @hookimpl
@@ -21,19 +22,19 @@ def simulator_settings_class() -> type[PluginSettings]:
 
 
 @hookimpl
-def simulator_register_generators(settings: ApimSettings) -> Iterable[ResponseGenerator]:
-    store = TokenStore(settings.token_max_entries)
-
-    def token_store() -> TokenValidator:
-        return store
-
-    yield ResponseGenerator(
-        "token_store", token_store, "generate() -> the issued access tokens; .is_valid(token) -> bool"
+def simulator_register_services(settings: ApimSettings) -> Iterable[Service]:
+    yield Service(
+        "tokens",
+        TokenStore(settings.token_max_entries),
+        "is_valid(token) -> bool: this simulator issued the access token and it has not expired",
     )
 
 
 @hookimpl
-def simulator_register_routes(settings: ApimSettings, context: PluginContext) -> Iterable[Route]:
-    store = context.generator(f"{context.name}.token_store").generate()
-    assert isinstance(store, TokenStore)
-    return routes(settings, store)
+def simulator_register_routes(settings: ApimSettings, context: PluginContext) -> Router:
+    return router(settings, context.service(f"{context.name}.tokens", TokenStore))
+
+
+@hookimpl
+def simulator_register_targets() -> Iterable[Targets]:
+    yield token_targets()

@@ -1,4 +1,11 @@
-"""Public keys for signature checks: a JWKS given inline, in a file or at an http(s) URL (fetched, cached)."""
+"""Public keys for signature checks: a JWKS given inline, in a file or at an http(s) URL (fetched, cached).
+
+PyJWT's ``PyJWKClient`` was considered for URL key sets and does not fit the platform's behaviour: it
+fetches the set again whenever a ``kid`` is unknown (under load, a client with a wrong ``kid`` would cost a
+fetch per request, where the platform answers from its hour-long cache), keeps no back-off after a failed
+fetch, and refuses keys whose own ``alg`` differs from the token's (registered JWKS files often say RS256
+for keys used with RS512).
+"""
 
 from __future__ import annotations
 

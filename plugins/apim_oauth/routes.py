@@ -6,7 +6,7 @@ import itertools
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Final
 
 import jwt
@@ -16,14 +16,16 @@ from plugins.apim_oauth import validation as v
 from plugins.apim_oauth.jwks import JwksUnavailable, KeySource
 from plugins.apim_oauth.ratelimit import RateLimiter
 from plugins.apim_oauth.settings import ApimSettings
-from plugins.apim_oauth.tokens import ReplayCache, TokenStore, new_token
-from simulator import Request, RequestBodyTooLarge, Response, Route
+from plugins.apim_oauth.tokens import TokenStore, new_token
+from simulator import ExpiringSet, Params, Request, RequestBodyTooLarge, Response, Router
 
 # The platform's default lifetime (KVM cis2.access_token_expiry_ms); Apigee reports whole seconds left.
 ACCESS_TOKEN_MS: Final = 600_000
 # NHS login refresh tokens: 12 hours, reported the same way (not asserted by any public test).
 REFRESH_TOKEN_EXPIRES_IN: Final = b"43199"
 ISSUED_TOKEN_TYPE: Final = b"urn:ietf:params:oauth:token-type:access_token"
+# Used jti's are keyed by what clients send: the byte budget keeps huge ones from filling the task.
+JTI_MAX_BYTES: Final = 64 << 20
 
 _VERIFIER = jwt.PyJWS()
 
@@ -44,7 +46,9 @@ class TokenEndpoint:
         self._token_url = settings.token_url
         self._store = store
         self._clock = clock
-        self._replays = ReplayCache(settings.jti_max_entries, settings.jti_ttl_seconds, clock=clock)
+        self._replays = ExpiringSet(
+            ttl=settings.jti_ttl_seconds, max_entries=settings.jti_max_entries, max_bytes=JTI_MAX_BYTES
+        )
         limit = settings.rate_limit_per_minute
         self._limiter = RateLimiter(limit) if limit else None
         self._keys = self._key_source(settings, settings.jwks)
@@ -73,10 +77,10 @@ class TokenEndpoint:
         if not v.is_form(request.headers.get("content-type")):
             return self._fail(v.CONTENT_TYPE)
         try:
-            body = await request.body()
+            form = await request.form()
         except RequestBodyTooLarge:
             return self._fail(v.TOO_LARGE)
-        outcome = await self._check(request, v.parse_form(body))
+        outcome = await self._check(request, form)
         return outcome if isinstance(outcome, Response) else self._fail(outcome)
 
     async def not_found(self, request: Request) -> Response:
@@ -84,7 +88,7 @@ class TokenEndpoint:
 
     # -- the checks, in the proxy's order ---------------------------------------------------------------
 
-    async def _check(self, request: Request, form: dict[str, str]) -> Response | v.Problem:
+    async def _check(self, request: Request, form: Params) -> Response | v.Problem:
         grant = form.get("grant_type", "")
         subject_type = form.get("subject_token_type")
         if grant == v.CLIENT_CREDENTIALS and subject_type != v.ID_TOKEN:
@@ -116,8 +120,8 @@ class TokenEndpoint:
             return problem
         sub = claims["sub"]
         app = sub if isinstance(sub, str) else orjson.dumps(sub).decode()
-        seen_key = (app, claims["jti"])
-        if self._replays.seen(seen_key):
+        seen_key = f"{len(app)}:{app}{claims['jti']}"  # length-prefixed: no two (app, jti) pairs collide
+        if seen_key in self._replays:
             return v.JTI_REUSED
         if claims["exp"] - now > v.MAX_EXP_AHEAD_SECONDS:
             return v.EXP_TOO_FAR
@@ -183,12 +187,12 @@ class TokenEndpoint:
 
     async def _any_post(self, request: Request) -> Response:
         try:
-            form = v.parse_form(await request.body())
+            form = await request.form()
         except RequestBodyTooLarge:
-            form = {}
+            form = Params()
         return self._issue(form, form.get("subject_token_type") == v.ID_TOKEN)
 
-    def _issue(self, form: dict[str, str], exchange: bool) -> Response:
+    def _issue(self, form: Params, exchange: bool) -> Response:
         lifetime_ms = ACCESS_TOKEN_MS
         override = form.get("_access_token_expiry_ms")
         # The platform lets a client shorten (never lengthen) the lifetime; tests use it to watch expiry.
@@ -242,20 +246,18 @@ class TokenEndpoint:
         return f"{self._message_prefix}{next(self._message_seq)}-1"
 
 
-def routes(settings: ApimSettings, store: TokenStore) -> Iterable[Route]:
+def router(settings: ApimSettings, store: TokenStore) -> Router:
     endpoint = TokenEndpoint(settings, store)
+    routes = Router(prefix="/oauth2")
     # Every method reaches the handlers: the real proxy answers 405 (token) and 404 (elsewhere) itself.
-    yield Route(
-        "/oauth2/token",
-        endpoint.token,
-        methods=("*",),
+    routes.any(
+        "/token",
         name="token",
         summary=f"POST: signed-JWT client credentials and token exchange ({settings.validation} validation)",
-    )
-    yield Route("/oauth2", endpoint.not_found, methods=("*",), name="root", summary="404, as on the platform")
-    yield Route(
-        "/oauth2/{rest:path}", endpoint.not_found, methods=("*",), name="unknown", summary="404 Not Found"
-    )
+    )(endpoint.token)
+    routes.any("", name="root", summary="404, as on the platform")(endpoint.not_found)
+    routes.any("/{rest:path}", name="unknown", summary="404 Not Found")(endpoint.not_found)
+    return routes
 
 
 async def _verify(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
 
 from plugins.apim_oauth.jwks import check_source
-from simulator import PluginSettings
+from simulator import CommaSet, PluginSettings, SettingsConfigDict
 
 Validation = Literal["structural", "strict", "off"]
 
@@ -20,7 +19,7 @@ class ApimSettings(PluginSettings):
 
     validation: Validation = "structural"
     # The `iss`/`sub` values (Apigee consumer keys) that exist in strict mode.
-    api_keys: Annotated[frozenset[str], NoDecode] = frozenset()
+    api_keys: CommaSet = frozenset()
     # A JWKS document, a file path or an http(s) URL: the one key set every app's assertion is verified with.
     jwks: str | None = None
     jwks_timeout_seconds: float = Field(5.0, gt=0, le=55, allow_inf_nan=False)
@@ -32,20 +31,13 @@ class ApimSettings(PluginSettings):
     jti_ttl_seconds: int = Field(2_592_000, ge=1)
     token_max_entries: int = Field(100_000, ge=1)
     # Token exchange, strict mode only: accepted ID-token issuers (empty = any) and their key set.
-    id_token_issuers: Annotated[frozenset[str], NoDecode] = frozenset()
+    id_token_issuers: CommaSet = frozenset()
     id_token_jwks: str | None = None
 
     @field_validator("validation", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("api_keys", "id_token_issuers", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return frozenset(item.strip() for item in value.split(",") if item.strip())
-        return value
 
     @field_validator("jwks", "id_token_jwks")
     @classmethod

@@ -1,19 +1,23 @@
 """The issued access tokens, and the interface other plugins use to ask whether a bearer token is valid.
 
-Another fake API opts into requiring a token by looking the store up at start-up::
+Another fake API opts into requiring a token by looking the service up at start-up, with a Protocol of its
+own (or this one)::
+
+    @runtime_checkable
+    class TokenValidator(Protocol):
+        def is_valid(self, token: str) -> bool: ...
 
     @hookimpl
-    def simulator_register_routes(context):
-        tokens: TokenValidator = context.generator("apim_oauth.token_store").generate()
-
-        async def handler(request: Request) -> Response:
+    def simulator_register_routes(context: PluginContext) -> Router:
+        tokens = context.service("apim_oauth.tokens", TokenValidator)
+        ...
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not tokens.is_valid(token):
                 return UNAUTHORISED
-            ...
 
-Every plugin's generators are registered before any routes, so plugin order does not matter; when
-``apim_oauth`` is not enabled, ``context.generator`` raises a ``KeyError`` naming the registered ones.
+Every plugin's services are registered before any routes, so plugin order does not matter; when
+``apim_oauth`` is not enabled, ``context.service`` stops start-up naming the registered services
+(``context.optional_service`` returns None instead).
 """
 
 from __future__ import annotations
@@ -21,16 +25,19 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Final, Protocol, runtime_checkable
 
-Clock = Callable[[], float]
+from simulator import ExpiringSet
+
+# Issued tokens are keyed by what this simulator makes (28 characters), so their budget only bounds a long
+# test's growth; the entry count is the setting users tune.
+TOKEN_STORE_MAX_BYTES: Final = 64 << 20
 
 
 @runtime_checkable
 class TokenValidator(Protocol):
-    """What ``apim_oauth.token_store``'s ``generate()`` returns."""
+    """What the ``apim_oauth.tokens`` service is, for other plugins."""
 
     def is_valid(self, token: str) -> bool:
         """True when this simulator issued ``token`` and it has not expired (nor been evicted)."""
@@ -40,66 +47,20 @@ class TokenValidator(Protocol):
 class TokenStore:
     """Issued access tokens with their expiry, bounded to ``max_entries`` (the oldest are forgotten first)."""
 
-    def __init__(self, max_entries: int = 100_000, clock: Clock = time.monotonic) -> None:
-        self._expiry: OrderedDict[str, float] = OrderedDict()
-        self._max = max_entries
-        self._clock = clock
+    def __init__(self, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+        # The lifetime is given per token (clients may shorten it), so the set's own ttl is never used.
+        self._tokens = ExpiringSet(
+            ttl=0, max_entries=max_entries, max_bytes=TOKEN_STORE_MAX_BYTES, clock=clock
+        )
 
     def add(self, token: str, lifetime_seconds: float) -> None:
-        now = self._clock()
-        entries = self._expiry
-        entries[token] = now + lifetime_seconds
-        # Lifetimes are (nearly) all equal, so the front holds the next to expire: drop those as we go.
-        while entries:
-            first_key, first_expiry = next(iter(entries.items()))
-            if first_expiry > now and len(entries) <= self._max:
-                break
-            del entries[first_key]
+        self._tokens.add(token, lifetime_seconds)
 
     def is_valid(self, token: str) -> bool:
-        expiry = self._expiry.get(token)
-        if expiry is None:
-            return False
-        if expiry <= self._clock():
-            del self._expiry[token]
-            return False
-        return True
+        return token in self._tokens
 
     def __len__(self) -> int:
-        return len(self._expiry)
-
-
-class ReplayCache:
-    """Keys seen within ``ttl_seconds`` (the real proxy remembers (sub, jti) for 30 days), bounded in size.
-
-    Every entry gets the same lifetime, so insertion order is expiry order: expired entries are dropped from
-    the front as new ones arrive, and past ``max_entries`` the oldest goes first (a replay older than that is
-    then accepted: the price of bounded memory).
-    """
-
-    def __init__(self, max_entries: int, ttl_seconds: float, clock: Clock = time.monotonic) -> None:
-        self._expiry: OrderedDict[Hashable, float] = OrderedDict()
-        self._max = max_entries
-        self._ttl = ttl_seconds
-        self._clock = clock
-
-    def seen(self, key: Hashable) -> bool:
-        expiry = self._expiry.get(key)
-        return expiry is not None and expiry > self._clock()
-
-    def add(self, key: Hashable) -> None:
-        now = self._clock()
-        entries = self._expiry
-        entries[key] = now + self._ttl
-        entries.move_to_end(key)
-        while entries:
-            first_key, first_expiry = next(iter(entries.items()))
-            if first_expiry > now and len(entries) <= self._max:
-                break
-            del entries[first_key]
-
-    def __len__(self) -> int:
-        return len(self._expiry)
+        return len(self._tokens)
 
 
 def new_token() -> str:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import base64
 import re
 from typing import Any, Final
-from urllib.parse import quote_plus, unquote_plus
 
 import orjson
 
-from simulator import Response
+from simulator import FORM_URLENCODED, Response
 
-FORM: Final = "application/x-www-form-urlencoded"
+FORM: Final = FORM_URLENCODED
 CLIENT_CREDENTIALS: Final = "client_credentials"
 TOKEN_EXCHANGE: Final = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN: Final = "urn:ietf:params:oauth:token-type:id_token"
@@ -115,7 +114,7 @@ NOT_FOUND = _bad("Not Found", 404)
 TOO_LARGE = Problem(413, "unknown_error", CATCHALL_DESCRIPTION)
 
 METHOD_NOT_ALLOWED: Final = Response.build(
-    b"", status=405, content_type=b"text/plain", headers={"Allow": "POST"}
+    b"", status=405, content_type="text/plain", headers={"Allow": "POST"}
 )
 
 
@@ -129,29 +128,6 @@ def is_form(content_type: str | None) -> bool:
     if content_type == FORM:
         return True
     return content_type is not None and content_type.partition(";")[0].strip().lower() == FORM
-
-
-def parse_form(body: bytes) -> dict[str, str]:
-    """``application/x-www-form-urlencoded`` fields; the first of a repeated name wins, as in Apigee."""
-    fields: dict[str, str] = {}
-    for pair in body.decode("utf-8", "replace").split("&"):
-        if not pair:
-            continue
-        name, _, value = pair.partition("=")
-        # JWTs need no escaping, and the escaped URNs are looked up: unquoting is slow next to the rest.
-        if "%" in name or "+" in name:
-            name = unquote_plus(name)
-        if "%" in value or "+" in value:
-            value = _ESCAPED_URNS.get(value) or unquote_plus(value)
-        fields.setdefault(name, value)
-    return fields
-
-
-_ESCAPED_URNS: Final = {
-    escaped: urn
-    for urn in (JWT_BEARER, TOKEN_EXCHANGE, ID_TOKEN)
-    for escaped in (quote_plus(urn), quote_plus(urn).replace("%3A", "%3a"))
-}
 
 
 def decode(token: str) -> tuple[Claims, Claims] | None:

@@ -1,16 +1,16 @@
 """``eligibility``: NHS England's Eligibility Signposting API, answered from its published examples.
 
 Routes and their behaviour are in ``routes.py``, scenario data in ``scenarios.py`` and ``data/``,
-settings (``ELID_*``) in ``settings.py``.
+settings (``ELID_*``) in ``settings.py``, load-test targets in ``targets.py``.
 """
 
 from collections.abc import Iterable
+from functools import cache
 
-from plugins.eligibility import scenarios
-from plugins.eligibility.routes import routes
+from plugins.eligibility import scenarios, targets
+from plugins.eligibility.routes import router
 from plugins.eligibility.settings import EligibilitySettings
-from simulator import PluginSettings, Route, hookimpl
-from simulator.records import PluginContext
+from simulator import PluginContext, PluginSettings, Router, Targets, hookimpl
 
 
 @hookimpl
@@ -19,7 +19,10 @@ def simulator_settings_class() -> type[PluginSettings]:
 
 
 @hookimpl
-def simulator_register_routes(settings: PluginSettings | None, context: PluginContext) -> Iterable[Route]:
-    if not isinstance(settings, EligibilitySettings):
-        raise TypeError("the eligibility plugin needs its own settings")
-    return routes(scenarios.load(settings, context.core.seed))
+def simulator_register_routes(settings: EligibilitySettings, context: PluginContext) -> Router:
+    return router(scenarios.load(settings, context.core.seed))
+
+
+@hookimpl
+def simulator_register_targets(settings: EligibilitySettings, context: PluginContext) -> Iterable[Targets]:
+    return targets.targets(cache(lambda: scenarios.load(settings, context.core.seed)))

@@ -10,7 +10,7 @@ import uuid
 
 from simulator import Response
 
-FHIR_JSON = b"application/fhir+json"
+FHIR_JSON = "application/fhir+json"
 CODING_SYSTEM = "https://fhir.nhs.uk/CodeSystem/Spine-ErrorOrWarningCode"
 _ECHO = 64  # characters of a bad value echoed back; ids and headers can be long
 

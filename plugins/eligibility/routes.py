@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from plugins.eligibility import outcomes
 from plugins.eligibility.nhs_number import problem as nhs_number_problem
 from plugins.eligibility.scenarios import Catalog
-from simulator import Request, Response, Route
+from simulator import Params, Request, Response, Router
 
 BASE = "/eligibility-signposting-api/patient-check"
 
@@ -23,16 +22,16 @@ _INCLUDE_ACTIONS = re.compile(r"\s*([YN])\s*", re.IGNORECASE)
 _NOTHING: frozenset[str] = frozenset()
 
 # The original fake's /nbs answer, standing in for the National Booking Service pages links lead to.
-BOOKING = Response.build(b"booking", content_type=b"text/plain")
+BOOKING = Response.build(b"booking", content_type="text/plain")
 
 
-def parse_query(query: dict[str, list[str]]) -> tuple[frozenset[str] | None, bool] | Response:
+def parse_query(query: Params) -> tuple[frozenset[str] | None, bool] | Response:
     """``(conditions wanted or None for all, include actions)``, or the error response, checked in the
     real API's order: conditions, category, includeActions. Unknown parameters are ignored."""
     wanted: frozenset[str] | None = None
     if "conditions" in query:
         names = []
-        for part in query["conditions"][0].split(","):
+        for part in query["conditions"].split(","):
             match = _CONDITION.fullmatch(part)
             if match is None:
                 return outcomes.invalid_conditions(part)
@@ -40,33 +39,38 @@ def parse_query(query: dict[str, list[str]]) -> tuple[frozenset[str] | None, boo
         if "ALL" not in names:
             wanted = frozenset(names)
     if "category" in query:
-        match = _CATEGORY.fullmatch(query["category"][0])
+        match = _CATEGORY.fullmatch(query["category"])
         if match is None:
-            return outcomes.invalid_category(query["category"][0])
+            return outcomes.invalid_category(query["category"])
         if match.group(1).upper() == "SCREENING":
             wanted = _NOTHING
     actions = True
     if "includeActions" in query:
-        match = _INCLUDE_ACTIONS.fullmatch(query["includeActions"][0])
+        match = _INCLUDE_ACTIONS.fullmatch(query["includeActions"])
         if match is None:
-            return outcomes.invalid_include_actions(query["includeActions"][0])
+            return outcomes.invalid_include_actions(query["includeActions"])
         actions = match.group(1).upper() == "Y"
     return wanted, actions
 
 
-def routes(catalog: Catalog) -> Iterable[Route]:
+def router(catalog: Catalog) -> Router:
     patients = catalog.patients
     synthetic = catalog.synthetic
+    routes = Router()
 
+    # No id at all: the same 400 as a malformed one rather than a bare 404 page.
+    @routes.get(BASE, name="patient_check_no_id", summary="400: the NHS number is missing")
+    @routes.get(f"{BASE}/{{id}}", name="patient_check", summary="eligibility of one patient")
     async def patient_check(request: Request) -> Response:
+        """The patient's eligibility, or an OperationOutcome error; delayed by ELID_DELAY(_SECONDS)."""
         headers = request.headers
         request_id = headers.get("x-request-id")
         correlation_id = headers.get("x-correlation-id")
-        mirrored: tuple[tuple[bytes, bytes], ...] = ()
+        mirrored: dict[str, str] = {}
         if request_id is not None:
-            mirrored += ((b"x-request-id", request_id.encode("latin-1")),)
+            mirrored["x-request-id"] = request_id
         if correlation_id is not None:
-            mirrored += ((b"x-correlation-id", correlation_id.encode("latin-1")),)
+            mirrored["x-correlation-id"] = correlation_id
         if request_id is not None and not _REQUEST_ID.fullmatch(request_id):
             return outcomes.invalid_request_id(request_id).with_headers(mirrored)
 
@@ -99,16 +103,14 @@ def routes(catalog: Catalog) -> Iterable[Route]:
         }
     )
 
+    # Health checks are never delayed: a slow status would make a monitor drain a healthy fake.
+    @routes.get(f"{BASE}/_status", name="status", summary="status check", delayed=False)
     async def status_check(request: Request) -> Response:
         return status
 
+    @routes.get("/nbs/{rest:path}", name="nbs_pages", summary="booking page stand-in", delayed=False)
+    @routes.get("/nbs", name="nbs", summary="booking page stand-in", delayed=False)
     async def booking(request: Request) -> Response:
         return BOOKING
 
-    yield Route(f"{BASE}/{{id}}", patient_check, name="patient_check", summary="eligibility of one patient")
-    # No id at all: the same 400 as a malformed one rather than a bare 404 page.
-    yield Route(BASE, patient_check, name="patient_check_no_id", summary="400: the NHS number is missing")
-    # Health checks are never delayed: a slow status would make a monitor drain a healthy fake.
-    yield Route(f"{BASE}/_status", status_check, name="status", summary="status check", delayed=False)
-    yield Route("/nbs", booking, name="nbs", summary="booking page stand-in", delayed=False)
-    yield Route("/nbs/{rest:path}", booking, name="nbs_pages", summary="booking page stand-in", delayed=False)
+    return routes

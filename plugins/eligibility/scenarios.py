@@ -20,18 +20,16 @@ from typing import Any
 
 import orjson
 
+from plugins.eligibility.outcomes import FHIR_JSON
 from plugins.eligibility.settings import EligibilitySettings
-from simulator import Response
-from simulator.errors import StartupError
+from plugins.eligibility.templating import replace_strings
+from simulator import APPLICATION_JSON, Response, StartupError
 
 DATA = Path(__file__).resolve().parent / "data"
 EXAMPLES = DATA / "examples"
 NBS_PLACEHOLDER = "@@NBS_URL@@"
 MAPPING_FILE = "mapping.json"
 GROUPS = ("Actionable", "NotActionable", "NotEligible")
-
-JSON = b"application/json"
-FHIR_JSON = b"application/fhir+json"
 
 _RESPONSE_ID = b"@@RESPONSE_ID@@"
 _LAST_UPDATED = b"@@LAST_UPDATED@@"
@@ -98,7 +96,10 @@ class Fresh:
         self._before_id, rest = body.split(_RESPONSE_ID)
         self._after_id, self._after_stamp = rest.split(_LAST_UPDATED)
         length = len(body) - len(_RESPONSE_ID) - len(_LAST_UPDATED) + 36 + len(stamps.now())
-        self._headers = ((b"content-type", JSON), (b"content-length", str(length).encode()))
+        self._headers = (
+            (b"content-type", APPLICATION_JSON.encode()),
+            (b"content-length", str(length).encode()),
+        )
         self._stamps = stamps
 
     def render(self) -> Response:
@@ -155,7 +156,7 @@ class Scenario:
 
     def _build(self, wanted: frozenset[str] | None, actions: bool) -> Variant:
         if self.status != 200:
-            ctype = JSON if self.status < 400 else FHIR_JSON
+            ctype = APPLICATION_JSON if self.status < 400 else FHIR_JSON
             return Canned(Response.build(orjson.dumps(self.document), status=self.status, content_type=ctype))
         document = dict(self.document)
         suggestions = document.get("processedSuggestions")
@@ -195,12 +196,12 @@ class SyntheticPicker:
 
 @dataclass
 class Catalog:
-    """Every named patient (by id) and the synthetic picker (None when unknown patients get a 404)."""
+    """Every named patient (by id), the synthetic picker (None when unknown patients get a 404), the
+    patients a load test requests (``"load_test": true`` entries, in file order) and the spec's version."""
 
     patients: dict[str, Scenario]
-    scenarios: dict[str, Scenario]
-    groups: dict[str, list[Scenario]]
     synthetic: SyntheticPicker | None
+    load_test: tuple[str, ...]
     version: str
 
 
@@ -211,6 +212,7 @@ def load(settings: EligibilitySettings, seed: int | None) -> Catalog:
     scenarios: dict[str, Scenario] = {}
     patients: dict[str, Scenario] = {}
     groups: dict[str, list[Scenario]] = {group: [] for group in GROUPS}
+    load_test: list[str] = []
     for name, entry in index.items():
         document = _nbs(_read(EXAMPLES / f"{name}.json"), settings.nbs_url)
         scenario = scenarios[name] = Scenario(name, int(entry["status"]), document, stamps)
@@ -218,13 +220,13 @@ def load(settings: EligibilitySettings, seed: int | None) -> Catalog:
             patients[sandbox_id] = scenario
         if entry.get("group") in groups:
             groups[entry["group"]].append(scenario)
-    patients.update(_mapping(DATA / "patients.json", scenarios, settings.nbs_url, stamps))
+    patients.update(_mapping(DATA / "patients.json", scenarios, settings.nbs_url, stamps, load_test))
     if settings.scenarios_dir is not None:
-        patients.update(_folder(settings.scenarios_dir, scenarios, settings.nbs_url, stamps))
+        patients.update(_folder(settings.scenarios_dir, scenarios, settings.nbs_url, stamps, load_test))
     synthetic = None
     if settings.unknown_patients == "synthetic":
         synthetic = SyntheticPicker(_weights(settings.synthetic_mix, scenarios, groups), seed)
-    return Catalog(patients, scenarios, groups, synthetic, _spec_version())
+    return Catalog(patients, synthetic, tuple(dict.fromkeys(load_test)), _spec_version())
 
 
 def _weights(
@@ -247,21 +249,22 @@ def _weights(
 
 
 def _folder(
-    folder: Path, scenarios: Mapping[str, Scenario], nbs_url: str, stamps: Stamps
+    folder: Path, scenarios: Mapping[str, Scenario], nbs_url: str, stamps: Stamps, load_test: list[str]
 ) -> dict[str, Scenario]:
     patients: dict[str, Scenario] = {}
     for path in sorted(folder.glob("*.json")):
         if _NUMBER_FILE.fullmatch(path.name):
             patients[path.stem] = Scenario(path.name, 200, _nbs(_read(path), nbs_url), stamps)
     if (folder / MAPPING_FILE).is_file():
-        patients.update(_mapping(folder / MAPPING_FILE, scenarios, nbs_url, stamps))
+        patients.update(_mapping(folder / MAPPING_FILE, scenarios, nbs_url, stamps, load_test))
     return patients
 
 
 def _mapping(
-    path: Path, scenarios: Mapping[str, Scenario], nbs_url: str, stamps: Stamps
+    path: Path, scenarios: Mapping[str, Scenario], nbs_url: str, stamps: Stamps, load_test: list[str]
 ) -> dict[str, Scenario]:
-    """``{"<id>": {"scenario": "<name>"} | {"file": "<file.json>", "status": 404}}``, files relative to it."""
+    """``{"<id>": {"scenario": "<name>"} | {"file": "<file.json>", "status": 404}}``, files relative to it;
+    ``"load_test": true`` adds the number to the ``eligibility.patients`` load-test targets."""
     raw = _read(path)
     if not isinstance(raw, dict):
         raise StartupError(f"{path}: expected a JSON object of id -> entry")
@@ -270,12 +273,16 @@ def _mapping(
         where = f"{path}: entry {number!r}"
         if not isinstance(entry, dict) or len({"scenario", "file"} & entry.keys()) != 1:
             raise StartupError(f'{where} needs exactly one of "scenario" or "file"')
-        unknown = entry.keys() - {"scenario", "file", "status"}
+        unknown = entry.keys() - {"scenario", "file", "status", "load_test"}
         if unknown:
             raise StartupError(f"{where} has unknown key(s) {', '.join(sorted(unknown))}")
         status = entry.get("status")
         if status is not None and not (isinstance(status, int) and 200 <= status <= 599):
             raise StartupError(f"{where}: status must be an HTTP status code, not {status!r}")
+        if not isinstance(entry.get("load_test", False), bool):
+            raise StartupError(f"{where}: load_test must be true or false")
+        if entry.get("load_test"):
+            load_test.append(number)
         if "scenario" in entry:
             base = scenarios.get(entry["scenario"])
             if base is None:
@@ -301,13 +308,7 @@ def _read(path: Path) -> Any:
 
 def _nbs(value: Any, nbs_url: str) -> Any:
     """The original fake's ``@@NBS_URL@@`` placeholder, replaced wherever it appears."""
-    if isinstance(value, str):
-        return value.replace(NBS_PLACEHOLDER, nbs_url)
-    if isinstance(value, list):
-        return [_nbs(item, nbs_url) for item in value]
-    if isinstance(value, dict):
-        return {key: _nbs(item, nbs_url) for key, item in value.items()}
-    return value
+    return replace_strings(value, NBS_PLACEHOLDER, nbs_url)
 
 
 def _spec_version() -> str:

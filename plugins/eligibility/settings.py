@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import SettingsConfigDict
 
-from simulator import PluginSettings
+from simulator import BaseUrl, PluginSettings, SettingsConfigDict
 
 # Status groups of the bundled examples; a mix key may also name one scenario, e.g. "example_5000000014".
 DEFAULT_MIX = {"Actionable": 50.0, "NotActionable": 30.0, "NotEligible": 20.0}
@@ -30,19 +29,12 @@ class EligibilitySettings(PluginSettings):
 
     model_config = SettingsConfigDict(env_prefix="ELID_")
 
-    nbs_url: str = Field(
+    nbs_url: BaseUrl = Field(
         "http://localhost:9123/nbs", validation_alias=AliasChoices("ELID_NBS_URL", "NBS_URL")
     )
     scenarios_dir: Path | None = None
     unknown_patients: Literal["synthetic", "not_found"] = "synthetic"
     synthetic_mix: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_MIX))
-
-    @field_validator("nbs_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
 
     @field_validator("scenarios_dir")
     @classmethod

@@ -1,11 +1,9 @@
 """``health``: the load balancer's health check, exactly as the original fake answered it."""
 
-from collections.abc import Iterable
-
-from plugins.health.routes import routes
-from simulator import Route, hookimpl
+from plugins.health.routes import router
+from simulator import Router, hookimpl
 
 
 @hookimpl
-def simulator_register_routes() -> Iterable[Route]:
-    return routes()
+def simulator_register_routes() -> Router:
+    return router()

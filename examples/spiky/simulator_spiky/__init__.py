@@ -1,27 +1,30 @@
 """``spiky``: an example third-party plugin, installed from its own distribution.
 
-It serves ``GET /spiky/quote``, registers the generator ``spiky.quote`` and a delay policy
-``spiky.every_nth`` (fast, but slow on every n-th request: the latency spikes of a real dependency).
+It serves ``GET /spiky/quote`` (and ``GET /spiky/quotes/{index}``), shares its quote book as the service
+``spiky.quotes`` and registers a delay kind ``spiky.every_nth`` (fast, but slow on every n-th request: the
+latency spikes of a real dependency). It uses nothing but the simulator's public surface.
 """
 
-from collections.abc import Iterable
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
 from itertools import count
 from typing import Any
 
-from pydantic_settings import SettingsConfigDict
-
 from simulator import (
-    DelayPolicyType,
+    DelayKind,
+    PluginContext,
     PluginSettings,
     Request,
     Response,
-    ResponseGenerator,
-    Route,
+    Router,
+    Service,
+    SettingsConfigDict,
     hookimpl,
 )
-from simulator.records import PluginContext
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 QUOTES = ("Simple is better than complex.", "Errors should never pass silently.", "Now is better than never.")
 
@@ -32,6 +35,17 @@ class SpikySettings(PluginSettings):
     model_config = SettingsConfigDict(env_prefix="SPIKY_")
 
 
+class QuoteBook:
+    """The shared service: quotes, and a random pick from the plugin's seeded generator."""
+
+    def __init__(self, quotes: Iterable[str], rng: random.Random) -> None:
+        self.quotes = tuple(quotes)
+        self._rng = rng
+
+    def pick(self) -> str:
+        return self._rng.choice(self.quotes)
+
+
 class EveryNth:
     """``fast`` seconds, except every ``n``-th draw which takes ``slow`` seconds."""
 
@@ -39,17 +53,19 @@ class EveryNth:
         self.n, self.fast, self.slow = n, fast, slow
         self._count = count(1)
 
-    def sample(self, rng: Any) -> float:
+    def sample(self, rng: random.Random) -> float:
         return self.slow if next(self._count) % self.n == 0 else self.fast
 
     @classmethod
-    def from_params(cls, params: Any) -> "EveryNth":
+    def from_params(cls, params: Mapping[str, Any]) -> EveryNth:
         n = params.get("n")
-        if not isinstance(n, int) or n < 1:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"'n' must be a positive integer, not {n!r}")
         fast, slow = params.get("fast", 0.0), params.get("slow", 1.0)
-        if not all(isinstance(v, int | float) and v >= 0 for v in (fast, slow)):
-            raise ValueError("'fast' and 'slow' must be seconds >= 0")
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 3600 for v in (fast, slow)
+        ):
+            raise ValueError("'fast' and 'slow' must be seconds, 0 to 3600")
         return cls(n, float(fast), float(slow))
 
 
@@ -59,22 +75,31 @@ def simulator_settings_class() -> type[PluginSettings]:
 
 
 @hookimpl
-def simulator_register_delay_policies() -> Iterable[DelayPolicyType]:
-    yield DelayPolicyType("every_nth", EveryNth.from_params, 'fast, but "slow" on every "n"-th request')
+def simulator_register_delay_kinds() -> Iterable[DelayKind]:
+    yield DelayKind("every_nth", EveryNth.from_params, 'fast, but "slow" on every "n"-th request')
 
 
 @hookimpl
-def simulator_register_generators(context: PluginContext) -> Iterable[ResponseGenerator]:
-    yield ResponseGenerator("quote", lambda: context.rng.choice(QUOTES), "a random quote")
+def simulator_register_services(context: PluginContext) -> Iterable[Service]:
+    yield Service("quotes", QuoteBook(QUOTES, context.rng), "a QuoteBook: .quotes, .pick()")
 
 
 @hookimpl
-def simulator_register_routes(context: PluginContext) -> Iterable[Route]:
-    # Canned bodies built once; the handler only picks one.
-    answers = {quote: Response.json({"quote": quote}) for quote in QUOTES}
-    quote = context.generator("spiky.quote").generate
+def simulator_register_routes(context: PluginContext) -> Router:
+    book = context.service("spiky.quotes", QuoteBook)
+    # Canned bodies built once; the handlers only pick one.
+    answers = {quote: Response.json({"quote": quote}) for quote in book.quotes}
+    missing = Response.json({"error": "no such quote"}, status=404)
+    router = Router(prefix="/spiky")
 
-    async def get_quote(request: Request) -> Response:
-        return answers[quote()]
+    @router.get("/quote")
+    async def quote(request: Request) -> Response:
+        """A random quote."""
+        return answers[book.pick()]
 
-    yield Route("/spiky/quote", get_quote, name="quote", summary="a random quote")
+    @router.get("/quotes/{index}")
+    async def quote_by_index(request: Request, index: int) -> Response:
+        """The quote at ``index`` (0-based); 404 past the end, 422 when it is not a number."""
+        return answers[book.quotes[index]] if 0 <= index < len(book.quotes) else missing
+
+    return router

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from plugins.eligibility.templating import replace_strings
+
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "eligibility-signposting-api.yaml"
 OUT = HERE / "examples"
@@ -69,16 +71,6 @@ def group(body: dict[str, Any]) -> str | None:
     return status
 
 
-def templated(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace(NBS_BASE, NBS_PLACEHOLDER)
-    if isinstance(value, list):
-        return [templated(item) for item in value]
-    if isinstance(value, dict):
-        return {key: templated(item) for key, item in value.items()}
-    return value
-
-
 def extract(spec: dict[str, Any]) -> dict[str, Any]:
     """Every file to write, by name, as JSON-ready values."""
     files: dict[str, Any] = {}
@@ -98,7 +90,7 @@ def extract(spec: dict[str, Any]) -> dict[str, Any]:
                     ids = []
                 if key in index:
                     raise ValueError(f"two examples would be written to {key}.json")
-                files[f"{key}.json"] = templated(body)
+                files[f"{key}.json"] = replace_strings(body, NBS_BASE, NBS_PLACEHOLDER)
                 index[key] = {
                     "status": int(status),
                     "summary": example.get("summary", ""),

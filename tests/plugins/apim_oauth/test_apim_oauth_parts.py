@@ -1,17 +1,16 @@
-"""The token store interface, the bounded caches, the quota window and start-up errors."""
+"""The token service, the bounded store, the quota window and start-up errors."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 import plugins.apim_oauth
 from plugins.apim_oauth.jwks import JwksUnavailable, KeySource
 from plugins.apim_oauth.ratelimit import RateLimiter
-from plugins.apim_oauth.tokens import ReplayCache, TokenStore, TokenValidator
-from simulator.app import create_app
-from simulator.errors import StartupError
+from plugins.apim_oauth.tokens import TokenStore, TokenValidator
+from simulator import StartupError
 from simulator.host import PluginHost
+from simulator.testing import AsyncSimulatorClient
 from tests.plugins.apim_oauth.apim_support import cc_form
 
 
@@ -24,11 +23,9 @@ class Clock:
 
 
 async def test_other_plugins_can_ask_whether_a_bearer_token_is_valid() -> None:
-    host = PluginHost.from_plugins({"apim_oauth": plugins.apim_oauth})
-    tokens = host.generators()["apim_oauth.token_store"].generate()
-    assert isinstance(tokens, TokenValidator)
-    transport = httpx.ASGITransport(app=create_app(host))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with AsyncSimulatorClient({"apim_oauth": plugins.apim_oauth}, base_url="http://t") as client:
+        tokens = client.host.services_by_name()["apim_oauth.tokens"].instance
+        assert isinstance(tokens, TokenValidator)
         issued = (await client.post("/oauth2/token", data=cc_form())).json()["access_token"]
     assert tokens.is_valid(issued)
     assert not tokens.is_valid("not-issued")
@@ -46,20 +43,6 @@ def test_tokens_expire_and_the_store_is_bounded() -> None:
     assert store.is_valid("b")
     clock.now += 10
     assert not store.is_valid("b")
-
-
-def test_the_replay_cache_forgets_after_its_ttl_and_past_its_size() -> None:
-    clock = Clock()
-    cache = ReplayCache(max_entries=3, ttl_seconds=30, clock=clock)
-    for key in ("a", "b", "c", "d"):
-        cache.add(key)
-    assert len(cache) == 3
-    assert not cache.seen("a")
-    assert cache.seen("d")
-    clock.now += 31
-    assert not cache.seen("d")
-    cache.add("e")
-    assert len(cache) == 1
 
 
 def test_the_quota_window_starts_at_the_first_request() -> None:
@@ -103,20 +86,16 @@ async def test_a_failed_jwks_fetch_is_not_retried_at_once() -> None:
         ("APIM_DELAY_SECONDS", "soon", "APIM_DELAY_SECONDS='soon'"),
     ],
 )
-def test_bad_settings_stop_start_up_naming_the_variable(
-    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
-) -> None:
-    monkeypatch.setenv(name, value)
+def test_bad_settings_stop_start_up_naming_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(StartupError, match="invalid setting") as error:
-        PluginHost.from_plugins({"apim_oauth": plugins.apim_oauth})
+        PluginHost.from_plugins({"apim_oauth": plugins.apim_oauth}, env={name: value})
     assert message in str(error.value)
     assert "\n" not in str(error.value)
 
 
-def test_validation_is_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("APIM_VALIDATION", "STRICT")
-    monkeypatch.setenv("APIM_API_KEYS", " a , b,,")
-    host = PluginHost.from_plugins({"apim_oauth": plugins.apim_oauth})
+def test_validation_is_case_insensitive() -> None:
+    env = {"APIM_VALIDATION": "STRICT", "APIM_API_KEYS": " a , b,,"}
+    host = PluginHost.from_plugins({"apim_oauth": plugins.apim_oauth}, env=env)
     settings = host.plugins["apim_oauth"].settings
     assert settings is not None
     assert settings.model_dump()["validation"] == "strict"

@@ -340,13 +340,9 @@ async def test_a_scenarios_folder_adds_and_overrides_patients(client: Client, tm
         ({"ELID_NBS_URL": "nbs.example"}, "ELID_NBS_URL='nbs.example'"),
     ],
 )
-def test_bad_settings_stop_start_up_naming_the_variable(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
-) -> None:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+def test_bad_settings_stop_start_up_naming_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(StartupError, match=re.escape(message)):
-        build_host()
+        build_host(env)
 
 
 @pytest.mark.parametrize(
@@ -359,13 +355,10 @@ def test_bad_settings_stop_start_up_naming_the_variable(
         ([], "expected a JSON object"),
     ],
 )
-def test_a_bad_mapping_file_stops_start_up_naming_it(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mapping: Any, message: str
-) -> None:
+def test_a_bad_mapping_file_stops_start_up_naming_it(tmp_path: Path, mapping: Any, message: str) -> None:
     (tmp_path / "mapping.json").write_text(json.dumps(mapping))
-    monkeypatch.setenv("ELID_SCENARIOS_DIR", str(tmp_path))
     with pytest.raises(StartupError, match=re.escape(message)):
-        build_host()
+        build_host({"ELID_SCENARIOS_DIR": str(tmp_path)})
 
 
 def _groups() -> dict[str, str]:
