@@ -23,7 +23,9 @@ from tests.plugins.apim_oauth.apim_support import (
 
 MALFORMED = "Malformed JWT in client_assertion"
 
-# Status, `error` and `error_description`, word for word from the real proxy.
+# Status, `error` and `error_description`, word for word from the real proxy. A value that depends on the
+# time is a function, called when the test runs: the matrix is built when the tests are collected, minutes
+# before the last of them runs.
 MATRIX: list[tuple[str, dict[str, Any], int, str, str]] = [
     ("grant_type missing", {"grant_type": DROP}, 400, "invalid_request", "grant_type is missing"),
     ("grant_type empty", {"grant_type": ""}, 400, "invalid_request", "grant_type is missing"),
@@ -89,7 +91,7 @@ MATRIX: list[tuple[str, dict[str, Any], int, str, str]] = [
     ),
     (
         "exp in the past",
-        {"client_assertion": assertion(exp=int(time.time()) - 5)},
+        {"client_assertion": lambda: assertion(exp=int(time.time()) - 5)},
         400,
         "invalid_request",
         "Invalid 'exp' claim in client_assertion JWT - JWT has expired",
@@ -134,7 +136,7 @@ MATRIX: list[tuple[str, dict[str, Any], int, str, str]] = [
     ),
     (
         "exp a string in the future",
-        {"client_assertion": assertion(exp=str(int(time.time()) + 60))},
+        {"client_assertion": lambda: assertion(exp=str(int(time.time()) + 60))},
         400,
         "invalid_request",
         "Invalid 'exp' claim in client_assertion JWT - must be an integer",
@@ -170,7 +172,7 @@ MATRIX: list[tuple[str, dict[str, Any], int, str, str]] = [
     ),
     (
         "exp 6 minutes ahead",
-        {"client_assertion": assertion(exp=int(time.time()) + 360)},
+        {"client_assertion": lambda: assertion(exp=int(time.time()) + 360)},
         400,
         "invalid_request",
         "Invalid 'exp' claim in client_assertion JWT - more than 5 minutes in future",
@@ -192,6 +194,7 @@ def error_body(response: httpx.Response) -> dict[str, Any]:
 async def test_error_matrix(
     client: httpx.AsyncClient, changes: dict[str, Any], status: int, error: str, description: str
 ) -> None:
+    changes = {name: value() if callable(value) else value for name, value in changes.items()}
     response = await client.post("/oauth2/token", data=cc_form(**changes))
     assert response.status_code == status
     body = error_body(response)
@@ -217,14 +220,15 @@ async def test_client_credentials_success_has_the_real_fields_and_types(client: 
     ("header", "claims"),
     [
         ({"typ": "jwt"}, {}),  # typ is compared without regard to case
-        ({}, {"exp": int(time.time()) + 300}),
-        ({}, {"exp": time.time() + 60.5}),  # a JSON number, not necessarily an integer
+        ({}, {"exp": lambda: int(time.time()) + 300}),
+        ({}, {"exp": lambda: time.time() + 60.5}),  # a JSON number, not necessarily an integer
         ({}, {"aud": "https://anything.example/oauth2/token", "iat": 0, "nbf": 0}),  # no key: aud not checked
     ],
 )
 async def test_structural_accepts(
     client: httpx.AsyncClient, header: dict[str, Any], claims: dict[str, Any]
 ) -> None:
+    claims = {name: value() if callable(value) else value for name, value in claims.items()}
     response = await client.post("/oauth2/token", data=cc_form(client_assertion=assertion(header, **claims)))
     assert response.status_code == 200, response.text
 
