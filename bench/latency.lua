@@ -5,4 +5,5 @@ done = function(summary, latency, requests)
     io.write(string.format("exact-p%s-us %d\n", p, latency:percentile(p)))
   end
   io.write(string.format("exact-min-us %d\nexact-max-us %d\n", latency.min, latency.max))
+  if report_extra then report_extra() end  -- a scenario's own figures (signin.lua: completed sign-ins)
 end

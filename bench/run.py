@@ -127,6 +127,8 @@ def wrk(
     parsed["errors"] = errors
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     parsed["non_2xx"] = int(m.group(1)) if m else 0
+    if m := re.search(r"^signins (\d+)$", out, re.M):  # signin.lua: completed sign-ins
+        parsed["signins_per_s"] = int(m.group(1)) / max(1, round(seconds))
     return parsed
 
 
@@ -179,7 +181,9 @@ def simulator_env(port: int, workers: int, **extra: str) -> dict[str, str]:
         "SIMULATOR_PORT": str(port),
         "SIMULATOR_WORKERS": str(workers),
         "SIMULATOR_LOG_LEVEL": "warning",
-        "SIMULATOR_PLUGINS": "health,eligibility,apim_oauth",
+        "SIMULATOR_PLUGINS": "health,eligibility,apim_oauth,nhs_login",
+        # The issuer and token URL the NHS login scripts' client assertions name (aud).
+        "LOGIN_ROOT_URL": f"http://127.0.0.1:{port}",
         **extra,
     }
 
@@ -386,9 +390,12 @@ def main() -> int:
             ("patient-check (synthetic)", "synthetic.lua", base + "/"),
             ("token (structural)", "token.lua", base + "/oauth2/token"),
             ("health", None, base + "/health"),
+            ("nhs login /token", "login_token.lua", base + "/"),
+            ("nhs login sign-in (authorize + token)", "signin.lua", base + "/"),
         ):
             run = wrk(url, 64, seconds, script)
-            results.append(result("simulator", scenario, 64, seconds, run))
+            extra = {"signins_per_s": run["signins_per_s"]} if "signins_per_s" in run else {}
+            results.append(result("simulator", scenario, 64, seconds, run, **extra))
     if have_nginx:
         print("nginx: throughput", file=sys.stderr)
         with nginx(body, 0, args.workers) as base:
@@ -508,6 +515,12 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {r['min_ms']:.2f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['p99_ms']:.2f} "
             f"| {r['p99_9_ms']:.2f} | {overshoot} | {r['errors']} | {r['non_2xx']} |"
         )
+    for r in report["results"]:
+        if "signins_per_s" in r["extra"]:
+            lines.append(
+                f"\nNHS login sign-ins (GET /authorize then POST /token, {r['connections']} connections): "
+                f"{r['extra']['signins_per_s']:,.0f} completed per second."
+            )
     for r in report["results"]:
         if "rss_peak_mib" in r["extra"]:
             lines.append(

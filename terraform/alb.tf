@@ -1,5 +1,9 @@
 locals {
   https = var.certificate_arn != ""
+
+  # The public base URL of the simulator: the application_url output and the NHS login fake's
+  # LOGIN_ROOT_URL (its OIDC issuer and discovery URLs) both come from here, so they cannot drift.
+  application_url = "${local.https ? "https" : "http"}://${aws_lb.this.dns_name}"
 }
 
 resource "aws_lb" "this" {

@@ -6,14 +6,20 @@ locals {
   has_image = var.image_tag != ""
 
   # Defaults first so var.environment can override them. The graceful timeout follows stop_timeout so
-  # draining always ends before Fargate's SIGKILL.
+  # draining always ends before Fargate's SIGKILL. LOGIN_ROOT_URL is the NHS login fake's issuer: clients
+  # reach it through the ALB, so its discovery document must name the ALB's URL, not localhost.
   container_environment = merge(
     {
       SIMULATOR_LOG_FORMAT       = "json"
       SIMULATOR_GRACEFUL_TIMEOUT = tostring(var.stop_timeout - 5)
+      LOGIN_ROOT_URL             = local.application_url
     },
     var.environment,
   )
+
+  # The NHS login signing key, injected by ECS from Secrets Manager at task start: the task definition
+  # holds only the secret's ARN. Every task reads the same secret, so every task signs with the same key.
+  container_secrets = var.login_private_key_secret_arn == null ? {} : { LOGIN_PRIVATE_KEY = var.login_private_key_secret_arn }
 }
 
 data "aws_caller_identity" "current" {}
@@ -84,6 +90,25 @@ resource "aws_iam_role_policy" "execution" {
   })
 }
 
+# The execution role reads exactly the NHS login key's secret, and only when one is set. A policy of its
+# own (not a statement concat()ed into the one above) so that checkov can still evaluate both. A secret
+# encrypted with a customer-managed KMS key would also need kms:Decrypt on that key; the default
+# aws/secretsmanager key needs nothing more.
+resource "aws_iam_role_policy" "read_login_key" {
+  count = var.login_private_key_secret_arn == null ? 0 : 1
+  name  = "read-nhs-login-signing-key"
+  role  = aws_iam_role.execution.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "ReadLoginSigningKey"
+      Effect   = "Allow"
+      Action   = "secretsmanager:GetSecretValue"
+      Resource = var.login_private_key_secret_arn
+    }]
+  })
+}
+
 resource "aws_iam_role" "task" {
   name               = "${var.name}-task"
   assume_role_policy = local.ecs_tasks_assume_role
@@ -128,6 +153,12 @@ resource "aws_ecs_task_definition" "this" {
         awslogs-stream-prefix = "ecs"
       }
     }
+    # Sorted by name like environment; valueFrom is the secret's ARN, never its value. null (no secrets)
+    # is what the provider and ECS make of an absent list: nothing is registered, no diff follows.
+    # (Written inline, not merge()d in, so checkov can still evaluate the container definition.)
+    secrets = length(local.container_secrets) == 0 ? null : [
+      for k in sort(keys(local.container_secrets)) : { name = k, valueFrom = local.container_secrets[k] }
+    ]
   }])
 }
 
@@ -168,5 +199,8 @@ resource "aws_ecs_service" "this" {
 
   # The target group must belong to a load balancer before a service can register into it; the
   # endpoints must exist before the first task pulls its image.
-  depends_on = [aws_lb_listener.http, aws_vpc_endpoint.interface, aws_vpc_endpoint.s3, aws_iam_role_policy.execution]
+  depends_on = [
+    aws_lb_listener.http, aws_vpc_endpoint.interface, aws_vpc_endpoint.s3, aws_iam_role_policy.execution,
+    aws_iam_role_policy.read_login_key,
+  ]
 }

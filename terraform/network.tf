@@ -4,8 +4,12 @@
 locals {
   azs = coalesce(var.availability_zones, ["${var.aws_region}a", "${var.aws_region}b"])
 
-  # Interface endpoints the tasks need to start: pull the image (ecr.api, ecr.dkr) and ship logs.
-  interface_endpoints = toset(["ecr.api", "ecr.dkr", "logs"])
+  # Interface endpoints the tasks need to start: pull the image (ecr.api, ecr.dkr), ship logs and, when the
+  # NHS login signing key lives in Secrets Manager, fetch it (ECS reads it before the container starts).
+  interface_endpoints = toset(concat(
+    ["ecr.api", "ecr.dkr", "logs"],
+    var.login_private_key_secret_arn == null ? [] : ["secretsmanager"],
+  ))
 }
 
 resource "aws_vpc" "this" {
@@ -154,7 +158,7 @@ resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
 
 resource "aws_vpc_security_group_egress_rule" "tasks_to_endpoints" {
   security_group_id            = aws_security_group.tasks.id
-  description                  = "ECR and CloudWatch Logs interface endpoints"
+  description                  = "Interface endpoints: ECR, CloudWatch Logs (and Secrets Manager when used)"
   referenced_security_group_id = aws_security_group.endpoints.id
   ip_protocol                  = "tcp"
   from_port                    = 443

@@ -1,6 +1,6 @@
 output "application_url" {
   description = "Base URL of the simulator behind the ALB."
-  value       = "${local.https ? "https" : "http"}://${aws_lb.this.dns_name}"
+  value       = local.application_url
 }
 
 output "ecr_repository_url" {

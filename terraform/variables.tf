@@ -67,6 +67,34 @@ variable "environment" {
   description = "The simulator's environment variables, e.g. { ELID_DELAY_SECONDS = \"2\", APIM_DELAY_SECONDS = \"10\", SIMULATOR_PLUGINS = \"eligibility,apim_oauth,health\" }."
   type        = map(string)
   default     = {}
+
+  validation {
+    # Everything here lands in plain text in the task definition.
+    condition     = !strcontains(lookup(var.environment, "LOGIN_PRIVATE_KEY", ""), "PRIVATE KEY")
+    error_message = "Do not put the NHS login signing key in environment (it would be plain text in the task definition): store it in Secrets Manager and set login_private_key_secret_arn."
+  }
+  validation {
+    condition     = var.login_private_key_secret_arn == null || !contains(keys(var.environment), "LOGIN_PRIVATE_KEY")
+    error_message = "LOGIN_PRIVATE_KEY comes from login_private_key_secret_arn; remove it from environment."
+  }
+}
+
+variable "login_private_key_secret_arn" {
+  description = "Full ARN of a Secrets Manager secret holding the NHS login fake's RSA signing key (PEM), passed to every task as LOGIN_PRIVATE_KEY so all tasks sign with one key; null = the public key bundled in the image."
+  type        = string
+  default     = null
+
+  validation {
+    # The full ARN, with the 6-character suffix Secrets Manager appends to the name: the execution role is
+    # granted exactly this ARN, and IAM does not match a partial ARN. No ":json-key:stage:version" tail.
+    condition     = var.login_private_key_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$", var.login_private_key_secret_arn))
+    error_message = "login_private_key_secret_arn must be the full ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX, as create-secret prints it)."
+  }
+  validation {
+    # Tasks reach Secrets Manager only through this VPC's endpoint, which serves var.aws_region alone.
+    condition     = var.login_private_key_secret_arn == null || try(split(":", var.login_private_key_secret_arn)[3] == var.aws_region, false)
+    error_message = "The login key secret must be in aws_region: the tasks have no route to another region's Secrets Manager."
+  }
 }
 
 variable "min_capacity" {

@@ -16,7 +16,7 @@ import pytest
 Serve = Callable[..., str]
 
 # Variables the tests must not inherit from a developer's shell: they would change what a server does.
-_SCRUB = ("SIMULATOR_", "ELID_", "APIM_", "NBS_URL", "HEALTH_", "SPIKY_")
+_SCRUB = ("SIMULATOR_", "ELID_", "APIM_", "LOGIN_", "APP_ROOT_URL", "NBS_URL", "HEALTH_", "SPIKY_")
 
 
 def free_port() -> int:
@@ -61,11 +61,15 @@ def simulator_command() -> list[str]:
 
 
 def start_server(
-    env: dict[str, str] | None, log_path: Path, *, timeout: float = 10.0
+    env: dict[str, str] | None, log_path: Path, *, timeout: float = 10.0, base_vars: tuple[str, ...] = ()
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A real ``simulator serve`` on a free loopback port, once it answers: (process, base URL)."""
+    """A real ``simulator serve`` on a free loopback port, once it answers: (process, base URL).
+
+    ``base_vars`` are variables set to the server's own base URL (``LOGIN_ROOT_URL``: the issuer).
+    """
     port = free_port()
-    full_env = clean_env(env) | {"SIMULATOR_HOST": "127.0.0.1", "SIMULATOR_PORT": str(port)}
+    own = dict.fromkeys(base_vars, f"http://127.0.0.1:{port}")
+    full_env = clean_env(env) | own | {"SIMULATOR_HOST": "127.0.0.1", "SIMULATOR_PORT": str(port)}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(simulator_command(), env=full_env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -97,8 +101,11 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
     """``serve(env) -> base_url``: a real server on a free loopback port, stopped at teardown."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(env: dict[str, str] | None = None, *, timeout: float = 10.0) -> str:
-        proc, base = start_server(env, tmp_path / f"server-{len(procs)}.log", timeout=timeout)
+    def start(
+        env: dict[str, str] | None = None, *, timeout: float = 10.0, base_vars: tuple[str, ...] = ()
+    ) -> str:
+        log = tmp_path / f"server-{len(procs)}.log"
+        proc, base = start_server(env, log, timeout=timeout, base_vars=base_vars)
         procs.append(proc)
         return base
 

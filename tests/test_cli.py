@@ -114,6 +114,8 @@ def test_targets_lists_the_sets_the_enabled_plugins_offer() -> None:
         "apim_oauth.token",
         "eligibility.patients (default)",
         "eligibility.synthetic",
+        "nhs_login.signin",
+        "nhs_login.code_grant",
     ]
     only = run("targets", "--list", env={"SIMULATOR_PLUGINS": "health,apim_oauth"}).stdout.splitlines()
     assert [line.split(":")[0] for line in only] == ["apim_oauth.token"]
@@ -126,7 +128,7 @@ def test_targets_lists_the_sets_the_enabled_plugins_offer() -> None:
 
 
 def test_targets_synthetic_numbers_are_valid_distinct_and_reproducible() -> None:
-    from plugins.eligibility.nhs_number import problem
+    from plugins.nhs_number import problem
 
     first = run("targets", "--kind", "synthetic", "-n", "200", "--seed", "7").stdout.splitlines()
     numbers = [line.rsplit("/", 1)[1] for line in first]

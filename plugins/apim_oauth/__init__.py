@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from plugins.apim_oauth.routes import router
+from plugins.apim_oauth.routes import IdTokenIssuer, router
 from plugins.apim_oauth.settings import ApimSettings
 from plugins.apim_oauth.targets import token_targets
 from plugins.apim_oauth.tokens import TokenStore
@@ -32,7 +32,8 @@ def simulator_register_services(settings: ApimSettings) -> Iterable[Service]:
 
 @hookimpl
 def simulator_register_routes(settings: ApimSettings, context: PluginContext) -> Router:
-    return router(settings, context.service(f"{context.name}.tokens", TokenStore))
+    providers = context.services_of(IdTokenIssuer)
+    return router(settings, context.service(f"{context.name}.tokens", TokenStore), providers)
 
 
 @hookimpl

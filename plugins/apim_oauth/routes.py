@@ -6,8 +6,8 @@ import itertools
 import os
 import secrets
 import time
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Protocol, runtime_checkable
 
 import jwt
 import orjson
@@ -30,6 +30,17 @@ JTI_MAX_BYTES: Final = 64 << 20
 _VERIFIER = jwt.PyJWS()
 
 
+@runtime_checkable
+class IdTokenIssuer(Protocol):
+    """An identity provider of this simulator whose ID tokens the token exchange trusts (``nhs_login``)."""
+
+    issuer: str
+
+    def jwks(self) -> Mapping[str, Any]:
+        """The provider's public keys, as a JWKS document."""
+        ...
+
+
 class TokenEndpoint:
     """The handlers, with the state they share: issued tokens, seen ``jti``s, quotas and key sets."""
 
@@ -38,6 +49,7 @@ class TokenEndpoint:
         settings: ApimSettings,
         store: TokenStore,
         *,
+        providers: Sequence[IdTokenIssuer] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._mode = settings.validation
@@ -53,7 +65,10 @@ class TokenEndpoint:
         self._limiter = RateLimiter(limit) if limit else None
         self._keys = self._key_source(settings, settings.jwks)
         self._id_token_keys = self._key_source(settings, settings.id_token_jwks)
-        self._id_token_issuers = settings.id_token_issuers
+        # Identity providers of this simulator (NHS login): their ID tokens verify with their own keys, and
+        # without APIM_ID_TOKEN_ISSUERS they are the issuers trusted, as the platform trusts its NHS login.
+        self._providers = {p.issuer: KeySource(orjson.dumps(p.jwks()).decode()) for p in providers}
+        self._id_token_issuers = settings.id_token_issuers or frozenset(self._providers)
         # Shaped like Apigee's message ids (rrt-<n>-b-<region>-<n>-<n>-<n>): unique per response, cheap. Not
         # from the seeded generator, which repeats in every worker process.
         self._message_prefix = f"rrt-{secrets.randbits(62)}-b-geu2-{os.getpid()}-"
@@ -167,12 +182,14 @@ class TokenEndpoint:
         problem = v.subject_token_problem(header, claims, now)
         if problem is not None or not self._strict:
             return problem
-        if self._id_token_issuers and claims["iss"] not in self._id_token_issuers:
+        iss = claims["iss"]
+        if self._id_token_issuers and (not isinstance(iss, str) or iss not in self._id_token_issuers):
             # The platform raises the same fault (and text) as for the client assertion's iss/sub.
             return v.ISS_SUB
-        if self._id_token_keys is None:
+        keys = self._id_token_keys or (self._providers.get(iss) if isinstance(iss, str) else None)
+        if keys is None:
             return None
-        return await _verify(self._id_token_keys, token, header, ["RS256", "RS512"], v.SUBJECT_KID_UNKNOWN)
+        return await _verify(keys, token, header, ["RS256", "RS512"], v.SUBJECT_KID_UNKNOWN)
 
     def _audience(self, request: Request) -> str:
         if self._token_url is not None:
@@ -246,8 +263,8 @@ class TokenEndpoint:
         return f"{self._message_prefix}{next(self._message_seq)}-1"
 
 
-def router(settings: ApimSettings, store: TokenStore) -> Router:
-    endpoint = TokenEndpoint(settings, store)
+def router(settings: ApimSettings, store: TokenStore, providers: Sequence[IdTokenIssuer] = ()) -> Router:
+    endpoint = TokenEndpoint(settings, store, providers=providers)
     routes = Router(prefix="/oauth2")
     # Every method reaches the handlers: the real proxy answers 405 (token) and 404 (elsewhere) itself.
     routes.any(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from plugins.eligibility import outcomes
-from plugins.eligibility.nhs_number import problem as nhs_number_problem
 from plugins.eligibility.scenarios import Catalog
+from plugins.nhs_number import problem as nhs_number_problem
 from simulator import Params, Request, Response, Router
 
 BASE = "/eligibility-signposting-api/patient-check"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from plugins.eligibility.nhs_number import check_digit
 from plugins.eligibility.routes import BASE
 from plugins.eligibility.scenarios import Catalog
+from plugins.nhs_number import check_digit
 from simulator import HttpTarget, TargetRequest, Targets
 
 

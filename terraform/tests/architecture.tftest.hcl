@@ -137,9 +137,12 @@ run "task_definition" {
   assert {
     condition = (
       { for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name => e.value } ==
-      { ELID_DELAY_SECONDS = "2", SIMULATOR_PLUGINS = "eligibility,apim_oauth,health", SIMULATOR_LOG_FORMAT = "json", SIMULATOR_GRACEFUL_TIMEOUT = "25" }
+      {
+        ELID_DELAY_SECONDS = "2", SIMULATOR_PLUGINS = "eligibility,apim_oauth,health", SIMULATOR_LOG_FORMAT = "json", SIMULATOR_GRACEFUL_TIMEOUT = "25",
+        LOGIN_ROOT_URL     = "http://fake-api-alb-123456789.eu-west-2.elb.amazonaws.com"
+      }
     )
-    error_message = "The container environment must be var.environment plus JSON logs and a graceful timeout inside stop_timeout."
+    error_message = "The container environment must be var.environment plus JSON logs, a graceful timeout inside stop_timeout and the NHS login issuer on the ALB's URL."
   }
 }
 

@@ -17,10 +17,11 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -43,8 +44,22 @@ EMULATED_SERVICES = (
     "iam",
     "logs",
     "s3",
+    "secretsmanager",
     "sts",
 )
+
+# Runs one AWS API call against the emulator with .venv-tools' boto3 (a moto dependency; the project's
+# own venv has no AWS SDK) and prints the response as JSON.
+_AWS_CALL = """
+import json, sys
+import boto3
+url, service, operation, params = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+client = boto3.client(service, endpoint_url=url, region_name="eu-west-2",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+response = getattr(client, operation)(**params)
+response.pop("ResponseMetadata", None)
+print(json.dumps(response, default=str))
+"""
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -119,6 +134,17 @@ def tool(name: str) -> Path:
     if not path.exists():
         unavailable(f"{path.relative_to(REPO)} is missing: run scripts/terraform-tools.sh")
     return path
+
+
+def aws_call(moto_url: str, service: str, operation: str, **params: object) -> dict[str, Any]:
+    """One boto3 call against the emulator (e.g. aws_call(url, "ecs", "describe_task_definition", ...))."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = run(
+        [str(tool("python")), "-c", _AWS_CALL, moto_url, service, operation, json.dumps(params)], env, 120
+    )
+    assert proc.returncode == 0, f"{service}.{operation}\n" + output_of(proc)
+    response: dict[str, Any] = json.loads(proc.stdout)
+    return response
 
 
 def test_fmt(tf_env: dict[str, str]) -> None:
@@ -231,7 +257,24 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
         env.pop(leaked, None)
     env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_EC2_METADATA_DISABLED="true")
     tf = ["terraform", f"-chdir={workdir}"]
-    variables = ["-var", "image_tag=0123456789ab", "-var", 'environment={"APIM_DELAY_SECONDS":"2"}']
+
+    # The NHS login signing key, shared by every task through Secrets Manager. Not a real key: ECS in
+    # moto starts no container; the marker proves the value never reaches Terraform or the task definition.
+    key_marker = f"MOTO-TEST-ONLY-{os.getpid()}-{time.time_ns()}"
+    key_pem = f"-----BEGIN PRIVATE KEY-----\n{key_marker}\n-----END PRIVATE KEY-----\n"
+    secret = aws_call(
+        moto_url, "secretsmanager", "create_secret", Name="fake-api/nhs-login-key", SecretString=key_pem
+    )
+    secret_arn = secret["ARN"]
+
+    variables = [
+        "-var",
+        "image_tag=0123456789ab",
+        "-var",
+        'environment={"APIM_DELAY_SECONDS":"2"}',
+        "-var",
+        f"login_private_key_secret_arn={secret_arn}",
+    ]
 
     proc = run([*tf, "plan", "-no-color", "-out=emulator.tfplan", *variables], env, 300)
     assert proc.returncode == 0, output_of(proc)
@@ -242,6 +285,7 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
         if rc["mode"] == "managed" and rc["change"]["actions"] == ["create"]
     }
     assert len(planned) > 40, sorted(planned)
+    assert 'aws_vpc_endpoint.interface["secretsmanager"]' in planned, sorted(planned)
 
     proc = run([*tf, "apply", "-no-color", "emulator.tfplan"], env, 600)
     assert proc.returncode == 0, output_of(proc)
@@ -255,6 +299,35 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
     ecr_url = re.compile(r"\d{12}\.dkr\.ecr\.eu-west-2\.amazonaws\.com/fake-api")
     assert ecr_url.fullmatch(outputs["ecr_repository_url"]), outputs
     assert outputs["latency_alarm_thresholds"] == {"scale_out_above": 3, "scale_in_below": 2.25}
+
+    # What ECS registered: the key by reference, the issuer on the ALB's URL, no key in plain text.
+    task_definition = aws_call(moto_url, "ecs", "describe_task_definition", taskDefinition="fake-api")
+    (container,) = task_definition["taskDefinition"]["containerDefinitions"]
+    assert container["secrets"] == [{"name": "LOGIN_PRIVATE_KEY", "valueFrom": secret_arn}], container
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    assert "LOGIN_PRIVATE_KEY" not in environment, environment
+    assert environment["LOGIN_ROOT_URL"] == outputs["application_url"], environment
+    assert key_marker not in json.dumps(task_definition)
+    assert key_marker not in run([*tf, "show", "-json"], env, 120).stdout, "the key reached Terraform state"
+    # The execution role, which ECS uses to fetch the secret, may read exactly that secret.
+    policy = aws_call(
+        moto_url,
+        "iam",
+        "get_role_policy",
+        RoleName="fake-api-task-execution",
+        PolicyName="read-nhs-login-signing-key",
+    )["PolicyDocument"]
+    if isinstance(policy, str):
+        policy = json.loads(urllib.parse.unquote(policy))
+    reads = [s for s in policy["Statement"] if "secretsmanager" in json.dumps(s["Action"])]
+    assert reads == [
+        {
+            "Sid": "ReadLoginSigningKey",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": secret_arn,
+        }
+    ], policy
 
     proc = run([*tf, "destroy", "-no-color", "-auto-approve", *variables], env, 600)
     assert proc.returncode == 0, output_of(proc)

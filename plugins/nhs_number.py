@@ -1,4 +1,7 @@
-"""NHS numbers: 10 digits, the last a Modulus 11 check digit over the first nine."""
+"""NHS numbers: 10 digits, the last a Modulus 11 check digit over the first nine.
+
+Shared by the built-in NHS fakes (eligibility, NHS login): one definition of a valid number.
+"""
 
 from __future__ import annotations
 
