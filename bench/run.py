@@ -155,13 +155,13 @@ def result(
 
 @contextmanager
 def process(
-    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, stdout: Any = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         cmd,
         env=(os.environ | (env or {})),
         cwd=cwd,
-        stdout=subprocess.DEVNULL,
+        stdout=stdout or subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
@@ -190,11 +190,45 @@ def simulator_env(port: int, workers: int, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def simulator(workers: int, **extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A simulator; its standard output (the access log, EMF records) goes to a file, as a container's
+    goes to its log driver, so that writing it costs what it costs in a deployment."""
     port = free_port()
-    with process(SIMULATOR, simulator_env(port, workers, **extra)) as proc:
+    with (
+        tempfile.TemporaryFile() as log,
+        process(SIMULATOR, simulator_env(port, workers, **extra), stdout=log) as proc,
+    ):
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/health")
         yield base, proc
+
+
+# What observability costs on the canned path: each variant's env, compared with "off" in the same run.
+OBSERVABILITY = {
+    "metrics and journal off": {"SIMULATOR_METRICS": "false", "SIMULATOR_JOURNAL_SIZE": "0"},
+    "metrics and journal on (default)": {},
+    "access log json": {"SIMULATOR_ACCESS_LOG": "json"},
+}
+EVERYTHING_ON = {
+    "SIMULATOR_ACCESS_LOG": "json",
+    "SIMULATOR_CLOUDWATCH": "emf",
+    "SIMULATOR_JOURNAL_BODIES": "true",
+}
+
+
+def observability_cost(workers: int, seconds: float, rounds: int) -> list[Result]:
+    """Canned patient-check under each OBSERVABILITY variant, interleaved round by round (machine drift
+    hits every variant alike); one row per variant with the median run, every run's req/s in ``extra``."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in OBSERVABILITY}
+    for _ in range(rounds):
+        for name, env in OBSERVABILITY.items():
+            with simulator(workers, **env) as (base, _proc):
+                runs[name].append(wrk(base + PATH, 64, seconds))
+    rows = []
+    for name, done in runs.items():
+        median = sorted(done, key=lambda run: run.get("rps", 0.0))[len(done) // 2]
+        rps = [run.get("rps", 0.0) for run in done]
+        rows.append(result("simulator", f"canned, {name}", 64, seconds, median, all_rps=rps))
+    return rows
 
 
 NGINX_CONF = """
@@ -355,6 +389,9 @@ def main() -> int:
     parser.add_argument(
         "--soak-rate", type=int, default=500, help="requests per second during the soak (500)"
     )
+    parser.add_argument(
+        "--cost-rounds", type=int, default=3, help="interleaved rounds of the observability-cost runs (3)"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     parser.add_argument(
         "--servers", default="simulator,nginx,wiremock", help="which references to run (default: all three)"
@@ -396,6 +433,8 @@ def main() -> int:
             run = wrk(url, 64, seconds, script)
             extra = {"signins_per_s": run["signins_per_s"]} if "signins_per_s" in run else {}
             results.append(result("simulator", scenario, 64, seconds, run, **extra))
+    print("simulator: what observability costs", file=sys.stderr)
+    results += observability_cost(args.workers, seconds, 1 if args.smoke else args.cost_rounds)
     if have_nginx:
         print("nginx: throughput", file=sys.stderr)
         with nginx(body, 0, args.workers) as base:
@@ -457,8 +496,8 @@ def main() -> int:
     starts = startup_seconds(2 if args.smoke else 5)
     soaked = None
     if args.soak_seconds and shutil.which("hey"):
-        print(f"soak: {args.soak_seconds} s at {args.soak_rate}/s", file=sys.stderr)
-        with simulator(1) as (base, proc):
+        print(f"soak: {args.soak_seconds} s at {args.soak_rate}/s, everything on", file=sys.stderr)
+        with simulator(1, **EVERYTHING_ON) as (base, proc):
             soaked = soak(base, proc, args.soak_seconds, args.soak_rate)
 
     report = {
@@ -492,6 +531,24 @@ def ratio(report: dict[str, Any], server: str, scenario: str = "patient-check (c
     return f"{ours['requests_per_s'] / theirs['requests_per_s']:.2f}x"
 
 
+def observability_line(report: dict[str, Any]) -> list[str]:
+    rows = {r["scenario"]: r for r in report["results"] if r["scenario"].startswith("canned, ")}
+    off = rows.get("canned, metrics and journal off")
+    if not off or not off["requests_per_s"]:
+        return []
+    shares = [
+        f"{name} {rows[f'canned, {name}']['requests_per_s'] / off['requests_per_s']:.0%}"
+        for name in OBSERVABILITY
+        if name != "metrics and journal off" and f"canned, {name}" in rows
+    ]
+    runs = len(off["extra"].get("all_rps", [])) or 1
+    return [
+        f"Observability cost, canned patient-check throughput as a share of metrics and journal off "
+        f"(median of {runs} interleaved runs each): {', '.join(shares)}.",
+        "",
+    ]
+
+
 def markdown(report: dict[str, Any]) -> str:
     machine = report["machine"]
     lines = [
@@ -504,6 +561,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"**Simulator / WireMock throughput (canned patient-check): {ratio(report, 'wiremock')}**; "
         f"simulator / nginx: {ratio(report, 'nginx')}.",
         "",
+        *observability_line(report),
         "| server | scenario | connections | req/s | min ms | p50 ms | p90 ms | p99 ms | p99.9 ms "
         "| p99 overshoot ms | errors | non-2xx |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -535,8 +593,10 @@ def markdown(report: dict[str, Any]) -> str:
     if report["soak"]:
         rss = report["soak"]["rss_mib"]
         lines.append(
-            f"\nSoak: {report['soak']['seconds']:.0f} s at {report['soak']['rate']}/s: "
+            f"\nSoak: {report['soak']['seconds']:.0f} s at {report['soak']['rate']}/s, one worker, "
+            f"everything on ({', '.join(f'{k}={v}' for k, v in EVERYTHING_ON.items())}): "
             f"RSS {rss[0][1]:.1f} MiB at start, "
+            f"{next((m for t, m in rss if t >= 60), rss[-1][1]):.1f} MiB after a minute (the journal full), "
             f"{rss[-1][1]:.1f} MiB at end (statuses {report['soak']['statuses']})."
         )
     lines += [f"\nNote: {n}." for n in report["notes"]]

@@ -7,6 +7,7 @@ module) keeps its meaning across minor releases; every other module is private a
 
 from simulator.delays import DelayKind, DelayPolicy
 from simulator.errors import StartupError
+from simulator.faults import ErrorResponse
 from simulator.hookspecs import hookimpl
 from simulator.http import (
     APPLICATION_JSON,
@@ -37,6 +38,7 @@ __all__ = [
     "CoreSettings",
     "DelayKind",
     "DelayPolicy",
+    "ErrorResponse",
     "ExpiringSet",
     "HttpTarget",
     "InvalidBody",

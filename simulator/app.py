@@ -19,10 +19,14 @@ from typing import Any, Final
 from fastapi import FastAPI
 
 import simulator
-from simulator import introspection, openapi
+from simulator import control_api, faults, introspection, openapi, scenario
+from simulator.control import Control, Pool
+from simulator.errors import StartupError
+from simulator.faults import FaultRule
 from simulator.host import PluginHost
 from simulator.http import (
     ARRIVED,
+    CONNECTION,
     RESPOND_LATER,
     Message,
     Receive,
@@ -33,7 +37,10 @@ from simulator.http import (
     Scope,
     Send,
 )
+from simulator.observer import Observer
+from simulator.peers import Incomplete, Mesh, Peers
 from simulator.routing import Endpoint, RouteTable, allowed, pick
+from simulator.scenario import Conductor
 
 log = logging.getLogger("simulator")
 
@@ -65,18 +72,40 @@ async def sleep_at_least(seconds: float) -> None:
 
 
 class SimulatorApp:
-    """ASGI entry point. ``sleep`` and ``clock`` are injectable so delay logic can be tested exactly."""
+    """ASGI entry point. ``sleep`` and ``clock`` are injectable so delay logic can be tested exactly.
+
+    ``mesh`` says which worker of how many this process is (``simulator/peers.py``); ``connections``
+    counts the open connections, where the server protocol can.
+    """
 
     def __init__(
-        self, host: PluginHost, *, sleep: Sleep = sleep_at_least, clock: Clock = time.monotonic
+        self,
+        host: PluginHost,
+        *,
+        sleep: Sleep = sleep_at_least,
+        clock: Clock = time.monotonic,
+        mesh: Mesh | None = None,
+        connections: Callable[[], int] | None = None,
     ) -> None:
         self.host = host
-        self.routes = RouteTable(
-            Endpoint(route, plugin.name, plugin.delay if route.delayed else None, plugin.rng)
-            for plugin in host.plugins.values()
-            for route in plugin.routes
-        )
-        self.admin = _admin_app(host)
+        metrics = host.metrics
+        metrics.connections = connections
+        self.peers = Peers(mesh)
+        self.control = Control(host.all_delay_kinds(), self.peers, host.core.workers)
+        endpoints = []
+        for plugin in host.plugins.values():
+            names = [route.name for route in plugin.routes]
+            self.control.add_plugin(plugin.name, plugin.delay_spec, plugin.delay, plugin.faults, names)
+            faults_rng = host.fault_rng(plugin.name)
+            for route in plugin.routes:
+                live = self.control.add_endpoint(plugin.name, route.name, route.delayed, faults_rng)
+                stats = metrics.route(plugin.name, route.name)
+                endpoints.append(Endpoint(route, plugin.name, live, plugin.rng, stats))
+        self.routes = RouteTable(endpoints)
+        self.conductor = Conductor(self.control, self.peers)
+        self._scenario = _startup_scenario(host.core.scenario, self.control)
+        self.observer = Observer(host.core, metrics, self.peers)
+        self.admin = _admin_app(host, self.observer, self.control, self.conductor, self._scenario)
         self._sleep = sleep
         self._clock = clock
         self._max_body = host.core.max_body_bytes
@@ -85,17 +114,22 @@ class SimulatorApp:
         if scope["type"] == "http":
             extensions = scope.get("extensions") or _NO_EXTENSIONS
             arrived = extensions.get(ARRIVED) or self._clock()
-            found = self.routes.match(scope["path"])
+            path = scope["path"]
+            found = self.routes.match(path)
             if found is not None:
                 table, params = found
                 endpoint = pick(table, scope["method"])
+                request = Request(scope, receive, params, self._max_body)
                 if endpoint is None:
                     response = _NOT_ALLOWED.with_headers({"allow": allowed(table)})
                     await _send(send, *_messages(response, head=False))
+                    stats = next(iter(table.values())).stats
+                    self.observer.record(stats, request, 405, 0.0, arrived, self._clock())
                     return
-                request = Request(scope, receive, params, self._max_body)
                 await self._serve(endpoint, request, arrived, extensions, send)
                 return
+            if not path.startswith("/_simulator"):
+                self.observer.metrics.unrouted += 1
         await self.admin(scope, receive, send)
 
     async def _serve(
@@ -106,24 +140,137 @@ class SimulatorApp:
         extensions: Mapping[str, Any],
         send: Send,
     ) -> None:
-        try:
-            response = await endpoint.route.handler(request)
-        except RequestBodyTooLarge:
-            response = _TOO_LARGE
-        except Exception:
-            log.exception("route %s failed on %s %s", endpoint.route.name, request.method, request.path)
-            response = _INTERNAL
-        start, body = _messages(response, head=request.method == "HEAD")
-        if endpoint.delay is not None:
-            # The delay is a deadline from arrival: time spent in the handler is absorbed, not added.
-            remaining = arrived + endpoint.delay.sample(endpoint.rng) - self._clock()
-            if remaining > 0:
-                respond_later: RespondLater | None = extensions.get(RESPOND_LATER)
-                if respond_later is None:
-                    await self._sleep(remaining)
-                elif await respond_later(send, timer_seconds(remaining), start, body):
+        stats = endpoint.stats
+        live = endpoint.live
+        if live.faults:
+            draw = live.rng.random()
+            for bound, rule in live.faults:
+                if draw < bound:
+                    await self._fault(endpoint, rule, request, arrived, extensions, send)
                     return
-        await _send(send, start, body)
+        pool = live.pool
+        began = arrived  # when its service began: later than arrival for a request that queued
+        if pool is not None:
+            admitted = await self._admit(endpoint, pool, request, arrived, send)
+            if admitted is None:
+                return
+            began = admitted
+        stats.in_flight += 1
+        try:
+            try:
+                response = await endpoint.route.handler(request)
+            except RequestBodyTooLarge:
+                response = _TOO_LARGE
+            except Exception:
+                log.exception("route %s failed on %s %s", endpoint.route.name, request.method, request.path)
+                response = _INTERNAL
+            start, body = _messages(response, head=request.method == "HEAD")
+            asked = 0.0
+            written: float | None = None
+            if live.delay is not None:
+                # The delay is a deadline from arrival (from the end of its queueing, under a capacity
+                # model): time spent in the handler is absorbed, not added.
+                asked = live.delay.sample(endpoint.rng)
+                remaining = began + asked - self._clock()
+                if remaining > 0:
+                    respond_later: RespondLater | None = extensions.get(RESPOND_LATER)
+                    if respond_later is None:
+                        await self._sleep(remaining)
+                    else:
+                        written = await respond_later(send, timer_seconds(remaining), start, body)
+            if written is None:
+                await _send(send, start, body)
+                written = self._clock()
+        finally:
+            stats.in_flight -= 1
+            if pool is not None:
+                pool.release()
+        # Queueing is what a capacity model asks for: it counts as asked, so overshoot stays the simulator's.
+        self.observer.record(stats, request, response.status, asked + began - arrived, arrived, written)
+
+    async def _admit(
+        self, endpoint: Endpoint, pool: Pool, request: Request, arrived: float, send: Send
+    ) -> float | None:
+        """A request of a route under a capacity model: when its service may begin (at once, or after its
+        turn in the queue), or None when the queue was full and it got the fake's rejection."""
+        stats = endpoint.stats
+        if pool.try_acquire():
+            return arrived
+        if not pool.can_queue():
+            stats.rejected += 1
+            rule = pool.rejection
+            response = self._error(endpoint, rule)
+            await _send(send, *_messages(response, head=request.method == "HEAD"))
+            self.observer.record(stats, request, rule.status, 0.0, arrived, self._clock(), "capacity")
+            return None
+        stats.queued += 1
+        try:
+            await pool.wait()
+        finally:
+            stats.queued -= 1
+        return self._clock()
+
+    async def _fault(
+        self,
+        endpoint: Endpoint,
+        rule: FaultRule,
+        request: Request,
+        arrived: float,
+        extensions: Mapping[str, Any],
+        send: Send,
+    ) -> None:
+        """A request a fault rule fired on: the rule's answer (or none) instead of the route's, when the
+        route's answer was due (a hang from arrival). Off the hot path: only requests a rule fired on."""
+        stats = endpoint.stats
+        stats.faults[rule.kind] = stats.faults.get(rule.kind, 0) + 1
+        stats.in_flight += 1
+        status = 0  # recorded for the faults that give no answer
+        asked = 0.0
+        try:
+            if rule.kind == "status":
+                response = self._error(endpoint, rule)
+            elif rule.kind in ("slow_body", "truncate"):
+                try:
+                    response = await endpoint.route.handler(request)
+                except Exception:
+                    response = _INTERNAL
+            else:
+                response = None
+            if endpoint.live.delay is not None and rule.kind != "hang":
+                asked = endpoint.live.delay.sample(endpoint.rng)
+                remaining = arrived + asked - self._clock()
+                if remaining > 0:
+                    await self._sleep(remaining)
+            connection = extensions.get(CONNECTION)
+            if response is None:
+                await faults.no_answer(rule, connection, request.receive, arrived, self._clock)
+            else:
+                status = response.status
+                start, body = _messages(response, head=request.method == "HEAD")
+                if rule.kind == "status":
+                    await _send(send, start, body)
+                else:
+                    await faults.partial_answer(
+                        rule, start, body, send, connection, request.receive, self._sleep
+                    )
+        finally:
+            stats.in_flight -= 1
+        self.observer.record(stats, request, status, asked, arrived, self._clock(), rule.kind)
+
+    def _error(self, endpoint: Endpoint, rule: FaultRule) -> Response:
+        """The plugin's own error answer for a status fault (made for each: bodies carry per-answer ids)."""
+        make = self.host.plugins[endpoint.plugin].error_response or faults.default_error
+        try:
+            made = make(rule.status, endpoint.route.name)
+            if not isinstance(made, Response):
+                raise TypeError(f"returned {type(made).__name__}, not a Response")
+        except Exception:
+            log.exception("plugin %s: its error response for %d failed", endpoint.plugin, rule.status)
+            made = faults.default_error(rule.status, endpoint.route.name)
+        made = Response(rule.status, made.body, made.raw_headers)
+        if rule.status in (429, 503) and not any(name == b"retry-after" for name, _ in made.raw_headers):
+            made = made.with_headers({"retry-after": str(rule.retry_after)})
+        return made
 
 
 def _messages(response: Response, *, head: bool) -> tuple[Message, Message]:
@@ -139,14 +286,40 @@ async def _send(send: Send, start: Message, body: Message) -> None:
     await send(body)
 
 
-def _admin_app(host: PluginHost) -> FastAPI:
+def _startup_scenario(path: str | None, control: Control) -> Any:
+    """``SIMULATOR_SCENARIO``'s timeline, validated (a bad one stops start-up in one line), or None."""
+    if path is None:
+        return None
+    try:
+        raw = scenario.load_file(path, control)
+        scenario.parse(raw, control)
+    except (ValueError, OSError) as exc:
+        raise StartupError(f"invalid setting SIMULATOR_SCENARIO={path[:200]}: {exc}") from None
+    return raw
+
+
+def _admin_app(
+    host: PluginHost, observer: Observer, control: Control, conductor: Conductor, timeline: Any
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await observer.start()  # starts the mesh too
+        await control.sync()
+        await conductor.sync()
+        mesh = observer.peers.mesh
+        if timeline is not None and conductor.status is None and (mesh is None or mesh.index == 0):
+            # The first worker starts SIMULATOR_SCENARIO; the others learn it from it (or, if they start
+            # first, ask it when it is up: they adopt whatever it tells them).
+            await conductor.start(timeline)
         log.info(
             "simulator ready: plugins %s",
             ", ".join(host.plugins) or "(none)",
         )
-        yield
+        try:
+            yield
+        finally:
+            await conductor.stop()
+            await observer.stop()
 
     app = FastAPI(
         title="api-simulator",
@@ -158,7 +331,12 @@ def _admin_app(host: PluginHost) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.host = host
+    app.state.observer = observer
+    app.state.control = control
+    app.state.conductor = conductor
     app.include_router(introspection.router)
+    app.include_router(control_api.router)
+    app.add_exception_handler(Incomplete, introspection.incomplete)
     openapi.include_plugin_routes(app, host)
     return app
 
@@ -168,9 +346,16 @@ def create_app(host: PluginHost | None = None) -> SimulatorApp:
     return SimulatorApp(host or PluginHost.from_environment())
 
 
-def serve_app(host: PluginHost | None = None) -> SimulatorApp:
-    """What a ``simulator serve`` process serves (each worker calls it): :func:`create_app`, heap settled."""
-    app = create_app(host)
+def serve_app(
+    host: PluginHost | None = None,
+    *,
+    mesh: Mesh | None = None,
+    connections: Callable[[], int] | None = None,
+    restarts: int = 0,
+) -> SimulatorApp:
+    """What a ``simulator serve`` process serves (each worker calls it): the app, its heap settled."""
+    app = SimulatorApp(host or PluginHost.from_environment(), mesh=mesh, connections=connections)
+    app.observer.metrics.restarts = restarts
     settle_heap()
     return app
 

@@ -1,4 +1,5 @@
-"""The ``simulator`` command: serve, list plugins, print load-test targets, scaffold a new plugin."""
+"""The ``simulator`` command: serve, list plugins, print load-test targets, steer a running simulator
+(``ctl``), scaffold a new plugin."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "targets":
             assert host is not None
             return _targets(host, args)
+        if args.command == "ctl":
+            return _ctl(args)
         return _new_plugin(args.name, Path(args.dir))
     except StartupError as exc:
         print(f"simulator: error: {exc}", file=sys.stderr)
@@ -50,6 +53,31 @@ def _parser(host: PluginHost | None) -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="overrides SIMULATOR_WORKERS")
 
     sub.add_parser("plugins", help="list installed plugins: enabled or not (or broken), routes and variables")
+
+    ctl = sub.add_parser(
+        "ctl",
+        help="read or change a running simulator's delays and faults (the control API)",
+        description="Read or change a running simulator's delays and faults through /_simulator. Writes "
+        "need the simulator's SIMULATOR_ADMIN_TOKEN: --token, or the same variable here.",
+    )
+    ctl.add_argument("--url", default="http://localhost:9123", help="the simulator (http://localhost:9123)")
+    ctl.add_argument("--token", help="the admin token (default: $SIMULATOR_ADMIN_TOKEN)")
+    ctl.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer (10)")
+    actions = ctl.add_subparsers(dest="action", required=True)
+    for name, what in (("get-delay", "a plugin's delay in force"), ("get-faults", "a plugin's fault rules")):
+        actions.add_parser(name, help=what).add_argument("plugin")
+    set_delay = actions.add_parser(
+        "set-delay", help="a plugin's delay: seconds (2.5) or a <PREFIX>_DELAY object ('{\"policy\": ...}')"
+    )
+    set_delay.add_argument("plugin")
+    set_delay.add_argument("delay", help='seconds, or JSON such as \'{"policy": "fixed", "seconds": 2}\'')
+    set_delay.add_argument("--route", help="only this route (its full name, e.g. eligibility.patient_check)")
+    set_faults = actions.add_parser("set-faults", help="a plugin's fault rules: a JSON list ('[]' disarms)")
+    set_faults.add_argument("plugin")
+    set_faults.add_argument(
+        "faults", help='JSON, e.g. \'[{"kind": "status", "status": 503, "probability": 0.05}]\''
+    )
+    actions.add_parser("reset", help="every plugin's delay and faults back to the start-up configuration")
 
     new = sub.add_parser("new-plugin", help="scaffold a plugin package with a route, settings and a test")
     new.add_argument("name", help="plugin name: lower case letters, digits and _")
@@ -94,6 +122,52 @@ def _parser(host: PluginHost | None) -> argparse.ArgumentParser:
     return parser
 
 
+def _ctl(args: argparse.Namespace) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    base = args.url.rstrip("/")
+    method, body = "GET", None
+    if args.action in ("get-delay", "get-faults"):
+        path = f"/_simulator/plugins/{args.plugin}/{args.action.removeprefix('get-')}"
+    elif args.action == "reset":
+        method, path = "POST", "/_simulator/reset"
+    else:
+        method, path = "PUT", f"/_simulator/plugins/{args.plugin}/{args.action.removeprefix('set-')}"
+        text = args.delay if args.action == "set-delay" else args.faults
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise StartupError(f"{text[:60]!r} is not JSON: {exc}") from None
+        if args.action == "set-delay":
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = {"policy": "fixed", "seconds": value}
+            if isinstance(value, dict) and args.route:
+                value = {**value, "route": args.route}
+        body = json.dumps(value).encode()
+    headers = {"content-type": "application/json"}
+    token = args.token or os.environ.get("SIMULATOR_ADMIN_TOKEN")
+    if token and method != "GET":
+        headers["authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(base + path, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("detail", exc.reason)
+        except ValueError:
+            detail = exc.reason
+        print(f"simulator ctl: {method} {path}: {exc.code} {detail}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        print(f"simulator ctl: {base} did not answer: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+        return 2
+    print(json.dumps(answer, indent=2))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import logging.config
 
@@ -111,6 +185,10 @@ def _serve(args: argparse.Namespace) -> int:
         core = CoreSettings.model_validate(core.model_dump() | overrides)
     # Built here even with several workers, so a bad setting fails once, in one line, before listening.
     host = PluginHost.from_environment(core)
+    if core.scenario is not None:
+        from simulator.app import SimulatorApp
+
+        SimulatorApp(host)  # checks SIMULATOR_SCENARIO against the plugins, once, before listening
     config = log_config(core.log_level, core.log_format)
     logging.config.dictConfig(config)
     log = logging.getLogger("simulator")
@@ -132,7 +210,8 @@ def _serve(args: argparse.Namespace) -> int:
     if core.workers > 1:
         return workers.supervise(sockets, options, core.graceful_timeout)
     signal.signal(signal.SIGTERM, workers.exit_cleanly)
-    uvicorn.Server(uvicorn.Config(serve_app(host), **options)).run(sockets=sockets)  # type: ignore[arg-type]
+    app = serve_app(host, connections=workers.connection_counter(options))
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=sockets)  # type: ignore[arg-type]
     return 0
 
 

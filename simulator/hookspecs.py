@@ -6,8 +6,8 @@ subset of the hook's arguments. The host calls each plugin's implementation sepa
 plugin registered what and refuses conflicts by name; names that plugins register (routes, delay kinds,
 services, target sets) get the prefix ``<plugin>.``.
 
-Order at start-up: settings class -> delay kinds -> services -> routes -> targets, each hook for every
-plugin before the next hook, so every service exists before any plugin's routes are built.
+Order at start-up: settings class -> delay kinds -> services -> routes -> targets -> error response, each
+hook for every plugin before the next hook, so every service exists before any plugin's routes are built.
 
 A hook that raises, returns something that is not an iterable of its records, or yields anything else stops
 start-up with one line naming the plugin and the hook.
@@ -20,6 +20,7 @@ from collections.abc import Iterable
 import pluggy
 
 from simulator.delays import DelayKind
+from simulator.faults import ErrorResponse
 from simulator.records import PluginContext, Service
 from simulator.routing import Route
 from simulator.settings import PluginSettings
@@ -161,5 +162,37 @@ def simulator_register_targets(settings: PluginSettings | None, context: PluginC
                     return [HttpTarget("GET", "/greeting")] * request.count
 
                 yield Targets("hello", hello, "GET /greeting, --count times")
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def simulator_error_response(settings: PluginSettings | None, context: PluginContext) -> ErrorResponse:
+    """Say what this fake API's errors look like, for fault injection (``"kind": "status"`` rules).
+
+    Called once at start-up. The function it returns is called for each error answer a fault injects (keep
+    it cheap), with the status (400 to 599) and the route's full name; it returns the
+    answer the real API gives for that status: the body shape, content type and headers of its documented
+    errors. The core adds ``Retry-After`` to 429 and 503 answers when the function did not. Without this
+    hook a plugin's injected errors are ``{"error": <reason phrase>, "status": n, "fault": "injected"}``.
+
+    Args:
+        settings: this plugin's settings instance (``None`` without a settings class).
+        context: the plugin's name, core settings, seeded random generator and every registered service.
+
+    Returns:
+        ``(status, route) -> Response``.
+
+    Example:
+        A FHIR-style API's OperationOutcome::
+
+            @hookimpl
+            def simulator_error_response() -> ErrorResponse:
+                def error(status: int, route: str) -> Response:
+                    issue = {"severity": "error", "code": "transient" if status >= 500 else "processing"}
+                    outcome = {"resourceType": "OperationOutcome", "issue": [issue]}
+                    return Response.json(outcome, status=status)
+
+                return error
     """
     raise NotImplementedError

@@ -20,6 +20,8 @@ import pluggy
 from simulator import hookspecs
 from simulator.delays import BUILTIN_KINDS, DelayKind, DelayPolicy, build_policy
 from simulator.errors import StartupError
+from simulator.faults import ErrorResponse, FaultRule, parse_rules
+from simulator.metrics import Metrics
 from simulator.records import PluginContext, Service, frozen
 from simulator.routing import Route
 from simulator.settings import CoreSettings, PluginSettings, env_name, load_settings
@@ -45,6 +47,10 @@ class Plugin:
     delay: DelayPolicy | None
     rng: random.Random
     routes: tuple[Route, ...] = ()
+    # The JSON of the delay at start-up, the fault rules armed then, and the plugin's error answers.
+    delay_spec: Mapping[str, Any] = field(default_factory=lambda: {"policy": "fixed", "seconds": 0})
+    faults: tuple[FaultRule, ...] = ()
+    error_response: ErrorResponse | None = None
     services: tuple[Service, ...] = ()
     delay_kinds: tuple[DelayKind, ...] = ()
     targets: tuple[Targets, ...] = ()
@@ -117,6 +123,8 @@ class PluginHost:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.core = core
+        # This process's recordings: plugins register their own counters and stores in it at start-up.
+        self.metrics = Metrics()
         self._environ: Mapping[str, str] = {} if environ is None else environ
         self._given = list(settings)
         self._pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
@@ -208,6 +216,21 @@ class PluginHost:
             plugin, "simulator_register_targets", Targets, settings=settings, context=context
         )
 
+    def error_response(
+        self, plugin: str, settings: PluginSettings | None, context: PluginContext
+    ) -> ErrorResponse | None:
+        hook = "simulator_error_response"
+        made = self._call(plugin, hook, settings=settings, context=context)
+        if made is _ABSENT:
+            return None
+        if not callable(made):
+            raise StartupError(
+                f"plugin {plugin!r}: {hook} returned {_shown(made)}, "
+                "not a function (status, route) -> Response",
+                plugin=plugin,
+            )
+        return made  # type: ignore[no-any-return]
+
     # -- queries ----------------------------------------------------------------------------------------
 
     def services_by_name(self) -> dict[str, Service]:
@@ -272,7 +295,9 @@ class PluginHost:
         service_owners: dict[str, str] = {}
         own_services: dict[str, tuple[Service, ...]] = {}
         for name in names:
-            context = PluginContext(name, self.core, rngs[name], frozen(services))
+            context = PluginContext(
+                name, self.core, rngs[name], frozen(services), self.metrics.for_plugin(name)
+            )
             own_services[name] = _prefixed(
                 name, "service", self.services(name, settings[name], context), service_owners
             )
@@ -283,7 +308,9 @@ class PluginHost:
         target_owners: dict[str, str] = {}
         plugins: dict[str, Plugin] = {}
         for name in names:
-            context = PluginContext(name, self.core, rngs[name], frozen(services))
+            context = PluginContext(
+                name, self.core, rngs[name], frozen(services), self.metrics.for_plugin(name)
+            )
             routes = [
                 self._claim_route(name, route, route_owners, route_names)
                 for route in self.routes(name, settings[name], context)
@@ -298,6 +325,9 @@ class PluginHost:
                 delay=self._delay(name, settings[name], kinds),
                 rng=rngs[name],
                 routes=tuple(routes),
+                delay_spec=_delay_spec(settings[name]),
+                faults=self._faults(name, settings[name], routes),
+                error_response=self.error_response(name, settings[name], context),
                 services=own_services[name],
                 delay_kinds=own_kinds[name],
                 targets=targets,
@@ -345,20 +375,49 @@ class PluginHost:
         if settings is None:
             return None
         cls = type(settings)
-        spec = (
-            settings.delay
-            if settings.delay is not None
-            else {"policy": "fixed", "seconds": settings.delay_seconds}
-        )
+        spec = _delay_spec(settings)
         try:
             return build_policy(spec, kinds)
         except ValueError as exc:
             var = env_name(cls, "delay" if settings.delay is not None else "delay_seconds")
             raise StartupError(f"invalid setting {var}={settings.delay!r}: {exc}", plugin=plugin) from None
 
+    def _faults(
+        self, plugin: str, settings: PluginSettings | None, routes: Iterable[Route]
+    ) -> tuple[FaultRule, ...]:
+        if settings is None or settings.faults is None:
+            return ()
+        try:
+            return parse_rules(settings.faults, (route.name for route in routes))
+        except ValueError as exc:
+            var = env_name(type(settings), "faults")
+            raise StartupError(
+                f"invalid setting {var}={_shown(settings.faults)}: {exc}", plugin=plugin
+            ) from None
+
+    def all_delay_kinds(self) -> dict[str, DelayKind]:
+        """Every delay kind by name: the built-in ones and every enabled plugin's."""
+        kinds = {k.name: k for k in BUILTIN_KINDS}
+        for plugin in self.plugins.values():
+            kinds.update((k.name, k) for k in plugin.delay_kinds)
+        return kinds
+
+    def fault_rng(self, name: str) -> random.Random:
+        """A plugin's fault generator: its own, so that arming a fault does not change the delays drawn."""
+        seed = self.core.seed
+        return random.Random(f"{seed}:{name}:faults") if seed is not None else random.Random()
+
     def _rng(self, name: str) -> random.Random:
         seed = self.core.seed
         return random.Random(f"{seed}:{name}") if seed is not None else random.Random()
+
+
+def _delay_spec(settings: PluginSettings | None) -> dict[str, Any]:
+    if settings is None:
+        return {"policy": "fixed", "seconds": 0}
+    if settings.delay is not None:
+        return dict(settings.delay)
+    return {"policy": "fixed", "seconds": settings.delay_seconds}
 
 
 _HOOKS: Final = (
@@ -367,6 +426,7 @@ _HOOKS: Final = (
     "simulator_register_services",
     "simulator_register_routes",
     "simulator_register_targets",
+    "simulator_error_response",
 )
 
 

@@ -123,6 +123,11 @@ class Request:
         self._body: bytes | None = None
 
     @property
+    def receive(self) -> Receive:
+        """The ASGI ``receive`` of the request (the core's fault injection waits on it for a disconnect)."""
+        return self._receive
+
+    @property
     def method(self) -> str:
         return str(self.scope["method"])
 
@@ -163,6 +168,16 @@ class Request:
         wanted = name.lower()
         raw = self.scope["headers"]
         return [value.decode("latin-1") for key, value in raw if key.decode("latin-1").lower() == wanted]
+
+    @property
+    def parsed_headers(self) -> dict[str, str] | None:
+        """:attr:`headers` if a handler has read them already, else None (without parsing them)."""
+        return self._headers
+
+    @property
+    def body_read(self) -> bytes | None:
+        """The body, if a handler has read it (the journal keeps it, where asked to); else None."""
+        return self._body
 
     async def body(self) -> bytes:
         """The whole request body; raises :class:`RequestBodyTooLarge` past ``max_body_bytes``."""
@@ -283,9 +298,13 @@ ARRIVED: Final = "simulator.arrived"
 #: A :data:`RespondLater` for this request; absent under other servers (and in-process tests).
 RESPOND_LATER: Final = "simulator.respond_later"
 
-RespondLater = Callable[[Send, float, Message, Message], Awaitable[bool]]
+#: A ``weakref`` to the request's transport, for connection faults (reset, close, truncate); absent under
+#: other servers (and in-process tests). A weak one: the scope must not keep the connection alive.
+CONNECTION: Final = "simulator.connection"
+
+RespondLater = Callable[[Send, float, Message, Message], Awaitable[float | None]]
 """``respond_later(send, seconds, start, body)``: send the ASGI ``http.response.start`` and
 ``http.response.body`` messages through the server's ``send`` from a timer callback ``seconds`` from now.
-The awaitable's result is True once they are sent; False means the time has come but they could not be
-sent from there (writes paused for a slow reader, or ``send`` wrapped by a middleware): the caller sends
-them itself."""
+The awaitable's result is the ``time.monotonic()`` at which they were handed to the socket; None means the
+time has come but they could not be sent from there (writes paused for a slow reader, or ``send`` wrapped by
+a middleware): the caller sends them itself."""

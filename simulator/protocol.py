@@ -1,6 +1,6 @@
 """uvicorn's httptools protocol, with each response written in one call and delayed responses on time.
 
-Three additions, each measured (see README, Performance):
+Four additions (the timing ones measured: see README, Performance):
 
 - uvicorn writes the status line and headers, then the body, as two ``transport.write`` calls, and uvloop
   sends each at once: two ``send`` syscalls per response, the largest single cost of a canned answer. Here
@@ -8,6 +8,8 @@ Three additions, each measured (see README, Performance):
 - Each request's scope carries its arrival time (``scope["extensions"][ARRIVED]``), taken when its first
   bytes are parsed: under a burst the ASGI task starts later, and a delay measured from then would
   overshoot by the queueing time.
+- Each request's scope carries a weak reference to its connection (``CONNECTION``), with which fault
+  injection resets, closes or cuts it (``simulator/faults.py``).
 - Each request's scope carries a ``RESPOND_LATER`` extension, which sends a prepared response from a timer
   callback. A delayed response that waits in a task instead is written only once the task's turn comes in
   the loop's queue of ready callbacks, behind every request that arrived meanwhile (with 2,000 delayed
@@ -26,6 +28,7 @@ import asyncio
 import inspect
 import logging
 import time
+import weakref
 from collections.abc import Coroutine, Iterable
 from functools import partial
 from typing import Any, Final
@@ -34,7 +37,7 @@ import uvicorn
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from simulator.http import ARRIVED, RESPOND_LATER, Message, Send
+from simulator.http import ARRIVED, CONNECTION, RESPOND_LATER, Message, Send
 
 #: The uvicorn minor whose internals this module was written and tested against.
 TESTED_UVICORN: Final = "0.54"
@@ -82,7 +85,7 @@ class _CoalescingTransport:
     real transport's buffer.
     """
 
-    __slots__ = ("_buffer", "_loop", "_transport")
+    __slots__ = ("__weakref__", "_buffer", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
@@ -122,10 +125,25 @@ class _CoalescingTransport:
         return getattr(self._transport, name)
 
 
+# Connections open in this process (the metrics' simulator_open_connections).
+_open = [0]
+
+
+def open_connections() -> int:
+    return _open[0]
+
+
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(_CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+        coalescing = _CoalescingTransport(transport, self.loop)  # type: ignore[arg-type]
+        super().connection_made(coalescing)  # type: ignore[arg-type]
         self._respond_later = partial(_respond_later, self.loop)
+        self._connection = weakref.ref(coalescing)
+        _open[0] += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _open[0] -= 1
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -133,27 +151,33 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         # and a delay measured from the task's start would overshoot by the queueing time. The
         # RespondLater is one object per connection holding only the loop: the scope must not reference the
         # cycle, which references the scope, or every request would leave a reference cycle.
-        extensions: Any = {ARRIVED: time.monotonic(), RESPOND_LATER: self._respond_later}
+        extensions: Any = {
+            ARRIVED: time.monotonic(),
+            RESPOND_LATER: self._respond_later,
+            CONNECTION: self._connection,
+        }
         self.scope["extensions"] = extensions
 
 
 def _respond_later(
     loop: asyncio.AbstractEventLoop, send: Send, seconds: float, start: Message, body: Message
-) -> asyncio.Future[bool]:
-    done: asyncio.Future[bool] = loop.create_future()
+) -> asyncio.Future[float | None]:
+    done: asyncio.Future[float | None] = loop.create_future()
     cycle = getattr(send, "__self__", None)
     if isinstance(cycle, RequestResponseCycle):
         loop.call_later(seconds, _deliver, cycle, done, start, body)
     else:  # ``send`` is a middleware's wrapper, not uvicorn's: only wait here, the caller sends
-        loop.call_later(seconds, _resolve, done, False)
+        loop.call_later(seconds, _resolve, done, None)
     return done
 
 
-def _deliver(cycle: RequestResponseCycle, done: asyncio.Future[bool], start: Message, body: Message) -> None:
+def _deliver(
+    cycle: RequestResponseCycle, done: asyncio.Future[float | None], start: Message, body: Message
+) -> None:
     if done.done():  # the waiting task was cancelled (a forced shutdown)
         return
     if cycle.flow.write_paused:  # uvicorn's send would have to wait for the reader: the caller sends
-        done.set_result(False)
+        done.set_result(None)
         return
     try:
         _run_to_end(cycle.send(start))  # type: ignore[arg-type]
@@ -163,10 +187,10 @@ def _deliver(cycle: RequestResponseCycle, done: asyncio.Future[bool], start: Mes
         return
     # The writes went to the _CoalescingTransport: send them now, not at the end of the loop step.
     cycle.transport.flush()  # type: ignore[attr-defined]
-    done.set_result(True)
+    done.set_result(time.monotonic())
 
 
-def _resolve(done: asyncio.Future[bool], result: bool) -> None:
+def _resolve(done: asyncio.Future[float | None], result: float | None) -> None:
     if not done.done():
         done.set_result(result)
 

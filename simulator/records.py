@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from simulator.errors import StartupError
+from simulator.metrics import PluginMetrics
 from simulator.settings import CoreSettings
 
 T = TypeVar("T")
@@ -42,12 +43,15 @@ class PluginContext:
             seed is set, so a plugin's draws do not depend on which other plugins are enabled.
         services: every service registered so far, by full name. Every plugin's services are registered
             before any plugin's routes, so route and target hooks see them all.
+        metrics: the plugin's own counters, gauges and store sizes, summed over the workers and shown at
+            ``/_simulator/metrics`` (``context.metrics.store("jti", replay_cache)``).
     """
 
     name: str
     core: CoreSettings
     rng: random.Random
     services: Mapping[str, Service]
+    metrics: PluginMetrics
 
     def service(self, name: str, kind: Callable[..., T]) -> T:
         """The service registered as ``name``, checked to be a ``kind``.

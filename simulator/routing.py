@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeVar
 
-from simulator.delays import DelayPolicy
+from simulator.control import Live
 from simulator.http import Handler, Request, Response
+from simulator.metrics import RouteStats
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
@@ -389,12 +390,14 @@ def _to_bool(raw: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """A route ready to serve: the handler, its plugin and the delay policy that applies to it."""
+    """A route ready to serve: the handler, its plugin, the delay and faults in force (``live``, changed by
+    the control API), the generator delays draw from, what is recorded."""
 
     route: Route
     plugin: str
-    delay: DelayPolicy | None
+    live: Live
     rng: random.Random
+    stats: RouteStats
 
 
 # A method table per path: method -> endpoint, "*" for routes that take every method.

@@ -22,6 +22,7 @@ from pydantic import (
     AliasChoices,
     BeforeValidator,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -105,6 +106,20 @@ class CoreSettings(_FromEnvironment):
     seed: int | None = None
     graceful_timeout: float = Field(25.0, ge=0, allow_inf_nan=False)
     max_body_bytes: int = Field(1 << 20, ge=1)
+    # Observability: Prometheus metrics, the request journal, the access log, CloudWatch (EMF) records.
+    metrics: bool = True
+    journal_size: int = Field(10_000, ge=0, le=1_000_000)
+    journal_bodies: bool = False
+    journal_body_bytes: int = Field(1024, ge=1, le=65_536)
+    access_log: Literal["off", "text", "json"] = "off"
+    cloudwatch: Literal["off", "emf"] = "off"
+    cloudwatch_namespace: str = Field("api-simulator", min_length=1, max_length=255)
+    cloudwatch_seconds: float = Field(60.0, ge=1, le=3600, allow_inf_nan=False)
+    service_name: str = Field("api-simulator", min_length=1, max_length=255)
+    # Runtime control: writes need "Authorization: Bearer <this>"; unset, they are refused.
+    admin_token: SecretStr | None = Field(None, min_length=16, max_length=512)
+    # A scenario timeline (JSON or YAML file) started with the simulator.
+    scenario: str | None = Field(None, min_length=1, max_length=4096)
 
     @field_validator("plugins", mode="before")
     @classmethod
@@ -117,7 +132,7 @@ class CoreSettings(_FromEnvironment):
             return names
         return value
 
-    @field_validator("log_level", "log_format", mode="before")
+    @field_validator("log_level", "log_format", "access_log", "cloudwatch", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
@@ -127,7 +142,8 @@ class PluginSettings(_FromEnvironment):
     """Base for a plugin's settings class; set ``model_config = SettingsConfigDict(env_prefix="XYZ_")``.
 
     Every plugin gets the two delay variables: ``<PREFIX>_DELAY_SECONDS`` (a fixed delay, the original
-    fake's variable) and ``<PREFIX>_DELAY`` (a JSON delay policy); setting both stops start-up. Empty
+    fake's variable) and ``<PREFIX>_DELAY`` (a JSON delay policy); setting both stops start-up. And
+    ``<PREFIX>_FAULTS``, a JSON list of fault rules armed from the start (``simulator/faults.py``). Empty
     variables count as unset, like the original's ``${X:-0}``. Declare secrets as ``SecretStr`` so
     introspection masks them. Keep an older variable name working with
     ``Field(validation_alias=AliasChoices("NEW_NAME", "OLD_NAME"))``.
@@ -137,6 +153,8 @@ class PluginSettings(_FromEnvironment):
 
     delay_seconds: float = Field(0.0, ge=0, allow_inf_nan=False)
     delay: dict[str, Any] | None = None
+    # Fault rules armed at start-up (simulator/faults.py); validated against the plugin's routes by the host.
+    faults: list[Any] | None = None
 
     @model_validator(mode="after")
     def _one_delay(self) -> Self:

@@ -19,6 +19,8 @@ closed after the test), and for ``async`` tests :class:`AsyncSimulatorClient`. A
 from __future__ import annotations
 
 import asyncio
+import secrets
+import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -178,6 +180,9 @@ class SimulatorClient:
         self.close()
 
 
+_RANDOM: Any = object()  # SimulatorContainer's default admin token: a random one
+
+
 class SimulatorContainer(DockerContainer):
     """The api-simulator image as a testcontainers module: started, ready, and removed after the block.
 
@@ -191,10 +196,14 @@ class SimulatorContainer(DockerContainer):
         delays: fixed delay in seconds per plugin settings prefix, e.g. ``{"ELID": 2}`` sets
             ``ELID_DELAY_SECONDS=2``.
         startup_timeout: seconds to wait for the simulator to answer ``/_simulator/plugins`` with 200.
+        workers: ``SIMULATOR_WORKERS``, when given.
+        admin_token: ``SIMULATOR_ADMIN_TOKEN``; default a random one, so that :meth:`set_delay`,
+            :meth:`set_faults` and :meth:`reset` work (``None``: control writes disabled).
         **kwargs: passed to :class:`~testcontainers.core.container.DockerContainer` (``name``,
             ``network``, ``docker_client_kw``...).
 
-    Example, a test of a client of the eligibility API whose every answer takes 2 s::
+    Example, a test of a client of the eligibility API whose every answer takes 2 s, verified from the
+    simulator's request journal (what it received and answered, with the delay it delivered)::
 
         import httpx
         from simulator.testing import SimulatorContainer
@@ -203,6 +212,12 @@ class SimulatorContainer(DockerContainer):
             with SimulatorContainer(plugins=["eligibility"]).with_delay("ELID", 2) as sim:
                 url = f"{sim.get_base_url()}/eligibility-signposting-api/patient-check/9686368973"
                 assert httpx.get(url, timeout=10).status_code == 200
+
+                assert sim.count(route="eligibility.patient_check", status=200) == 1
+                (seen,) = sim.requests(route="eligibility.patient_check")
+                assert seen["delay_asked"] == 2 and seen["latency"] >= 2
+                assert sim.reset_journal() == 1
+                assert sim.count() == 0
     """
 
     PORT = 9123
@@ -217,10 +232,17 @@ class SimulatorContainer(DockerContainer):
         env: Mapping[str, str] | None = None,
         delays: Mapping[str, float] | None = None,
         startup_timeout: int = 30,
+        workers: int | None = None,
+        admin_token: str | None = _RANDOM,
         **kwargs: Any,
     ) -> None:
         super().__init__(image, **kwargs)
         self.with_exposed_ports(self.PORT)
+        self.admin_token = secrets.token_urlsafe(24) if admin_token is _RANDOM else admin_token
+        if self.admin_token is not None:
+            self.with_env("SIMULATOR_ADMIN_TOKEN", self.admin_token)
+        if workers is not None:
+            self.with_env("SIMULATOR_WORKERS", str(workers))
         if plugins is not None:
             self.with_plugins(*plugins)
         for key, value in (env or {}).items():
@@ -246,3 +268,79 @@ class SimulatorContainer(DockerContainer):
     def get_base_url(self) -> str:
         """``http://host:port`` of the running simulator, as reachable from the test process."""
         return f"http://{self.get_container_host_ip()}:{self.get_exposed_port(self.PORT)}"
+
+    # -- steering while it runs (the control API; in force in every worker when the call returns) ----------
+
+    def set_delay(self, plugin: str, delay: float | Mapping[str, Any], *, route: str | None = None) -> None:
+        """Change a plugin's delay: seconds, or a ``<PREFIX>_DELAY`` object; ``route`` for one route only."""
+        body = dict(delay) if isinstance(delay, Mapping) else {"policy": "fixed", "seconds": delay}
+        if route is not None:
+            body["route"] = route
+        self._control("PUT", f"/_simulator/plugins/{plugin}/delay", body)
+
+    def set_faults(self, plugin: str, rules: Iterable[Mapping[str, Any]]) -> None:
+        """Arm a plugin's fault rules (``[{"kind": "status", "status": 503, "probability": 0.05}]``); ``[]``
+        disarms."""
+        self._control("PUT", f"/_simulator/plugins/{plugin}/faults", [dict(rule) for rule in rules])
+
+    def reset(self) -> None:
+        """Every plugin's delay and faults back to their start-up configuration."""
+        self._control("POST", "/_simulator/reset", None)
+
+    def _control(self, method: str, path: str, body: Any) -> None:
+        headers = {"authorization": f"Bearer {self.admin_token}"} if self.admin_token else {}
+        for attempt in range(10):  # 503: a worker did not take the change in time; asking again is harmless
+            response = httpx.request(
+                method, self.get_base_url() + path, json=body, headers=headers, timeout=30
+            )
+            if response.status_code != 503 or attempt == 9:
+                break
+            time.sleep(0.5)
+        if response.is_error:
+            raise AssertionError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+
+    # -- verification, from the request journal (every worker's), WireMock-style ---------------------------
+
+    def requests(
+        self,
+        *,
+        plugin: str | None = None,
+        route: str | None = None,
+        status: int | str | None = None,
+        since: float | str | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """The requests the simulator answered, newest first (``GET /_simulator/requests``), filtered by
+        ``route="eligibility.patient_check"``, ``status=404`` or ``"5xx"``, ``since`` (epoch seconds, ISO)."""
+        params = {"plugin": plugin, "route": route, "status": status, "since": since, "limit": limit}
+        response = self._journal("GET", params={k: str(v) for k, v in params.items() if v is not None})
+        answer = response.json()
+        if answer["truncated"]:
+            raise AssertionError(
+                "the journal's answer was cut at its byte limit (bodies on?): narrow the filters or the limit"
+            )
+        found: list[dict[str, Any]] = answer["requests"]
+        return found
+
+    def count(self, **filters: Any) -> int:
+        """How many journalled requests match (the filters of :meth:`requests`; at most 100,000, and at most
+        what the journals hold: ``SIMULATOR_JOURNAL_SIZE`` per worker)."""
+        return len(self.requests(**{"limit": 100_000, **filters}))
+
+    def reset_journal(self) -> int:
+        """Empty every worker's journal (``DELETE /_simulator/requests``); the number of entries dropped."""
+        response = self._journal("DELETE")
+        cleared: int = response.json()["cleared"]
+        return cleared
+
+    def _journal(self, method: str, params: dict[str, str] | None = None) -> httpx.Response:
+        # A 503 means a worker did not answer in time (being replaced): the journal asks every one.
+        for attempt in range(10):
+            response = httpx.request(
+                method, f"{self.get_base_url()}/_simulator/requests", params=params, timeout=30
+            )
+            if response.status_code != 503 or attempt == 9:
+                break
+            time.sleep(0.5)
+        response.raise_for_status()
+        return response

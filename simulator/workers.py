@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import secrets
 import signal
 import socket
 import threading
@@ -23,6 +25,7 @@ from types import FrameType
 from typing import Any
 
 from simulator.errors import StartupError
+from simulator.peers import Mesh
 
 log = logging.getLogger("simulator")
 
@@ -78,12 +81,19 @@ def supervise(sockets: list[socket.socket], options: dict[str, Any], graceful_ti
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    def start(sock: socket.socket) -> tuple[BaseProcess, float]:
-        process = context.Process(target=_worker, args=(sock, options), daemon=False)
+    # The workers' names for each other (simulator/peers.py): unique to this supervisor.
+    group = f"{os.getpid()}-{secrets.token_hex(4)}"
+    restarts = 0
+
+    def start(index: int) -> tuple[BaseProcess, float]:
+        mesh = Mesh(group, index, len(sockets))
+        process = context.Process(
+            target=_worker, args=(sockets[index], options, mesh, restarts), daemon=False
+        )
         process.start()
         return process, time.monotonic()
 
-    workers = [start(sock) for sock in sockets]
+    workers = [start(i) for i in range(len(sockets))]
     status = 0
     while not stop.wait(0.25):
         for i, (process, started) in enumerate(workers):
@@ -97,7 +107,8 @@ def supervise(sockets: list[socket.socket], options: dict[str, Any], graceful_ti
                 stop.set()
                 break
             log.warning("worker %d exited with %s; starting another", process.pid, process.exitcode)
-            workers[i] = start(sockets[i])
+            restarts += 1
+            workers[i] = start(i)
     for process, _ in workers:
         if process.is_alive():
             process.terminate()  # SIGTERM: the worker stops accepting, drains, exits
@@ -111,7 +122,7 @@ def supervise(sockets: list[socket.socket], options: dict[str, Any], graceful_ti
     return status
 
 
-def _worker(sock: socket.socket, options: dict[str, Any]) -> None:
+def _worker(sock: socket.socket, options: dict[str, Any], mesh: Mesh, restarts: int) -> None:
     import uvicorn
 
     from simulator.app import serve_app
@@ -120,4 +131,14 @@ def _worker(sock: socket.socket, options: dict[str, Any]) -> None:
     # Ctrl-C reaches every process of the group, and the supervisor stops the workers itself: until uvicorn
     # installs its handlers, a worker still starting must not die with a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    uvicorn.Server(uvicorn.Config(serve_app(), **options)).run(sockets=[sock])
+    app = serve_app(mesh=mesh, connections=connection_counter(options), restarts=restarts)
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+
+
+def connection_counter(options: dict[str, Any]) -> Any:
+    """What counts open connections: this project's protocol does, uvicorn's stock one cannot be asked."""
+    if isinstance(options.get("http"), str):
+        return None
+    from simulator.protocol import open_connections
+
+    return open_connections

@@ -7,7 +7,7 @@ locals {
 }
 
 resource "aws_lb" "this" {
-  #checkov:skip=CKV_AWS_91:Access logs of a load-test fake are not worth an S3 bucket; CloudWatch has the container logs.
+  #checkov:skip=CKV_AWS_91:Access logs are var.alb_access_logs (alb_logs.tf), off by default: the container logs and the dashboard cover a load-test fake; checkov reads the default.
   #checkov:skip=CKV_AWS_150:Deletion protection is var.alb_deletion_protection; off by default so a test fake tears down in one command.
   #checkov:skip=CKV2_AWS_28:No WAF: the fake serves canned test data only; restrict var.allowed_cidr_blocks instead.
   name                       = "${var.name}-alb"
@@ -17,6 +17,17 @@ resource "aws_lb" "this" {
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
   enable_deletion_protection = var.alb_deletion_protection
+
+  # Switched off by enabled = false rather than by removing the block: the provider then tells the ALB to
+  # stop logging (it sends the bucket only when enabled).
+  access_logs {
+    enabled = var.alb_access_logs
+    bucket  = var.alb_access_logs ? aws_s3_bucket.alb_logs[0].bucket : ""
+    prefix  = var.alb_access_logs ? local.alb_logs_prefix : ""
+  }
+
+  # Enabling logs makes the ALB write a test object at once, which needs the bucket policy in place.
+  depends_on = [aws_s3_bucket_policy.alb_logs]
 }
 
 resource "aws_lb_target_group" "this" {

@@ -1,47 +1,33 @@
-# Step scaling on the ALB's TargetResponseTime, as the original fake did, plus CPU target tracking.
+# Step scaling on the simulator's own CloudWatch metrics, plus CPU target tracking.
 #
-# The simulator delays responses on purpose, so raw latency is not a load signal: a fake configured with
-# APIM_DELAY_SECONDS=10 would look overloaded forever and sit at max_capacity. Both alarm thresholds
-# therefore start from the response time the configured delays explain (expected_delay) and only the
-# excess over it counts: above expected_delay + scale-out margin the service is queueing -> +1 task;
-# below expected_delay + scale-in margin (or no traffic at all) it has room -> -1 task.
+# The simulator delays responses on purpose, so the ALB's TargetResponseTime measures the configured
+# delays, not load: with a 10 s token delay a task would only be added once the average passed 10 s plus a
+# margin. Each task therefore publishes what it *adds* to the delays it was asked for (ecs.tf sets
+# SIMULATOR_CLOUDWATCH=emf): once a minute, Embedded Metric Format records in its log stream, which
+# CloudWatch Logs turns into metrics in local.metrics_namespace, dimension Service (the task's totals)
+# and Service + Route. The alarms read the [Service] series with 1-minute periods:
+#   - OvershootP99, Maximum: the worst task's p99 of delivered latency minus the configured delay (ms).
+#     It grows when a task queues (CPU, event loop, garbage collection), whatever the delays are.
+#   - InFlight, Average: requests being answered per task, delayed ones included. A delayed request costs
+#     little CPU but holds memory (about 14 KiB each, measured) and a connection until it is answered, so
+#     many long delays can fill a task's memory while its CPU and overshoot still look fine.
+# Either one above its scale-out threshold in 2 of 3 minutes adds a task (60 s cooldown); both below their
+# scale-in thresholds for 5 minutes removes one (300 s cooldown). A task prints no OvershootP99 in a
+# minute without answers, and nothing at all is printed while no task runs: no data never adds a task,
+# and lets one go.
+#
+# Setting SIMULATOR_CLOUDWATCH to anything but "emf" in var.environment removes these alarms (there would
+# be no signal), leaving CPU target tracking alone.
 
 locals {
   min_capacity = local.has_image ? var.min_capacity : 0
   max_capacity = local.has_image ? var.max_capacity : 0
 
-  # Per delayed API, the slowest response its configuration means on an unloaded server. A JSON policy in
-  # <API>_DELAY takes precedence over <API>_DELAY_SECONDS, as in the simulator. For random policies the
-  # p99 (or the cap) is used rather than the mean, erring towards "slow because configured".
-  delay_policy = {
-    for api in ["ELID", "APIM"] : api => jsondecode(
-      trimspace(lookup(var.environment, "${api}_DELAY", "")) != "" ? var.environment["${api}_DELAY"] : "null"
-    )
-  }
-  delay_ceiling = {
-    for api, p in local.delay_policy : api => (
-      p == null ? tonumber(coalesce(trimspace(lookup(var.environment, "${api}_DELAY_SECONDS", "")), "0")) :
-      lookup(p, "policy", "") == "fixed" ? lookup(p, "seconds", null) :
-      lookup(p, "policy", "") == "uniform" ? lookup(p, "max", null) :
-      lookup(p, "policy", "") == "lognormal" ? lookup(p, "p99", null) :
-      lookup(p, "policy", "") == "percentiles" ? lookup(p, "p99", lookup(p, "max", null)) :
-      null # a plugin's own policy: Terraform cannot know its shape
-    )
-  }
-  undetermined_delays = [for api, seconds in local.delay_ceiling : "${api}_DELAY" if seconds == null]
-
-  expected_delay = (
-    var.expected_delay_seconds != null ? var.expected_delay_seconds :
-    length(local.undetermined_delays) > 0 ? null :
-    max(0, values(local.delay_ceiling)...)
-  )
-  latency_high_threshold = local.expected_delay == null ? null : local.expected_delay + var.latency_scale_out_margin_seconds
-  latency_low_threshold  = local.expected_delay == null ? null : local.expected_delay + var.latency_scale_in_margin_seconds
-
-  alb_dimensions = {
-    LoadBalancer = aws_lb.this.arn_suffix
-    TargetGroup  = aws_lb_target_group.this.arn_suffix
-  }
+  # The alarms (and the dashboard) watch what the tasks are told to publish, overrides in
+  # var.environment included.
+  emf_scaling       = local.container_environment["SIMULATOR_CLOUDWATCH"] == "emf"
+  metrics_namespace = local.container_environment["SIMULATOR_CLOUDWATCH_NAMESPACE"]
+  metrics_service   = local.container_environment["SIMULATOR_SERVICE_NAME"]
 }
 
 resource "aws_appautoscaling_target" "ecs" {
@@ -52,8 +38,9 @@ resource "aws_appautoscaling_target" "ecs" {
   max_capacity       = local.max_capacity
 }
 
-resource "aws_appautoscaling_policy" "latency_up" {
-  name               = "${var.name}-latency-scale-out"
+resource "aws_appautoscaling_policy" "scale_out" {
+  count              = local.emf_scaling ? 1 : 0
+  name               = "${var.name}-simulator-scale-out"
   policy_type        = "StepScaling"
   service_namespace  = aws_appautoscaling_target.ecs.service_namespace
   resource_id        = aws_appautoscaling_target.ecs.resource_id
@@ -71,8 +58,9 @@ resource "aws_appautoscaling_policy" "latency_up" {
   }
 }
 
-resource "aws_appautoscaling_policy" "latency_down" {
-  name               = "${var.name}-latency-scale-in"
+resource "aws_appautoscaling_policy" "scale_in" {
+  count              = local.emf_scaling ? 1 : 0
+  name               = "${var.name}-simulator-scale-in"
   policy_type        = "StepScaling"
   service_namespace  = aws_appautoscaling_target.ecs.service_namespace
   resource_id        = aws_appautoscaling_target.ecs.resource_id
@@ -90,42 +78,89 @@ resource "aws_appautoscaling_policy" "latency_down" {
   }
 }
 
-resource "aws_cloudwatch_metric_alarm" "latency_high" {
-  alarm_name          = "${var.name}-latency-high"
-  alarm_description   = "Responses slower than the configured delays explain (${coalesce(local.expected_delay, 0)} s + ${var.latency_scale_out_margin_seconds} s): add a task."
-  namespace           = "AWS/ApplicationELB"
-  metric_name         = "TargetResponseTime"
-  dimensions          = local.alb_dimensions
-  statistic           = "Average"
+# Two alarms on one policy: either adds a task.
+resource "aws_cloudwatch_metric_alarm" "overshoot_high" {
+  count               = local.emf_scaling ? 1 : 0
+  alarm_name          = "${var.name}-overshoot-high"
+  alarm_description   = "The worst task answers more than ${var.overshoot_scale_out_ms} ms (p99) later than its configured delays: add a task."
+  namespace           = local.metrics_namespace
+  metric_name         = "OvershootP99"
+  dimensions          = { Service = local.metrics_service }
+  statistic           = "Maximum"
   period              = 60
   evaluation_periods  = 3
+  datapoints_to_alarm = 2
   comparison_operator = "GreaterThanThreshold"
-  threshold           = local.latency_high_threshold
-  treat_missing_data  = "notBreaching" # no traffic is never a reason to scale out
-  alarm_actions       = [aws_appautoscaling_policy.latency_up.arn]
-
-  lifecycle {
-    precondition {
-      condition     = local.expected_delay != null
-      error_message = "Cannot derive the latency alarm thresholds from ${join(", ", local.undetermined_delays)}: set expected_delay_seconds to the response time those delays produce."
-    }
-  }
+  threshold           = var.overshoot_scale_out_ms
+  treat_missing_data  = "notBreaching" # no answers, no overshoot: never a reason to scale out
+  alarm_actions       = [aws_appautoscaling_policy.scale_out[0].arn]
 }
 
-resource "aws_cloudwatch_metric_alarm" "latency_low" {
-  alarm_name          = "${var.name}-latency-low"
-  alarm_description   = "Responses within the configured delays (${coalesce(local.expected_delay, 0)} s + ${var.latency_scale_in_margin_seconds} s), or no traffic: remove a task."
-  namespace           = "AWS/ApplicationELB"
-  metric_name         = "TargetResponseTime"
-  dimensions          = local.alb_dimensions
-  statistic           = "Average"
+resource "aws_cloudwatch_metric_alarm" "in_flight_high" {
+  count               = local.emf_scaling ? 1 : 0
+  alarm_name          = "${var.name}-in-flight-high"
+  alarm_description   = "More than ${var.in_flight_scale_out_per_task} requests in flight per task (each holds memory until its delay ends): add a task."
+  namespace           = local.metrics_namespace
+  metric_name         = "InFlight"
+  dimensions          = { Service = local.metrics_service }
+  statistic           = "Average" # one record per task per minute: the average is per task
   period              = 60
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.in_flight_scale_out_per_task
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_appautoscaling_policy.scale_out[0].arn]
+}
+
+# Scale in needs both signals low at once, which two alarms cannot express (composite alarms cannot call
+# Application Auto Scaling): one metric-math alarm, 1 in a minute when both are under their thresholds.
+resource "aws_cloudwatch_metric_alarm" "quiet" {
+  count               = local.emf_scaling ? 1 : 0
+  alarm_name          = "${var.name}-simulator-quiet"
+  alarm_description   = "Overshoot p99 under ${var.overshoot_scale_in_ms} ms and under ${var.in_flight_scale_in_per_task} requests in flight per task for 5 minutes, or no metrics at all (no task, no traffic): remove a task."
   evaluation_periods  = 5
-  comparison_operator = "LessThanThreshold"
-  threshold           = local.latency_low_threshold
-  # The ALB publishes no TargetResponseTime without requests; an idle service must still scale in.
+  datapoints_to_alarm = 5
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  # No EMF data means no task publishing, hence no traffic to serve: scaling in is allowed.
   treat_missing_data = "breaching"
-  alarm_actions      = [aws_appautoscaling_policy.latency_down.arn]
+  alarm_actions      = [aws_appautoscaling_policy.scale_in[0].arn]
+
+  metric_query {
+    id          = "quiet"
+    label       = "1 = overshoot and in-flight both under the scale-in thresholds"
+    expression  = "IF(overshoot < ${var.overshoot_scale_in_ms} AND in_flight < ${var.in_flight_scale_in_per_task}, 1, 0)"
+    return_data = true
+  }
+
+  metric_query {
+    id         = "overshoot"
+    label      = "OvershootP99, a minute without answers counted as 0"
+    expression = "FILL(overshoot_p99, 0)"
+  }
+
+  metric_query {
+    id = "overshoot_p99"
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "OvershootP99"
+      dimensions  = { Service = local.metrics_service }
+      stat        = "Maximum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "in_flight"
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "InFlight"
+      dimensions  = { Service = local.metrics_service }
+      stat        = "Average"
+      period      = 60
+    }
+  }
 }
 
 resource "aws_appautoscaling_policy" "cpu" {

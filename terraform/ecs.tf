@@ -8,11 +8,16 @@ locals {
   # Defaults first so var.environment can override them. The graceful timeout follows stop_timeout so
   # draining always ends before Fargate's SIGKILL. LOGIN_ROOT_URL is the NHS login fake's issuer: clients
   # reach it through the ALB, so its discovery document must name the ALB's URL, not localhost.
+  # SIMULATOR_CLOUDWATCH=emf makes every task print its per-minute metrics (EMF) into its log stream,
+  # which CloudWatch Logs turns into the metrics that scaling (autoscaling.tf) and the dashboard read.
   container_environment = merge(
     {
-      SIMULATOR_LOG_FORMAT       = "json"
-      SIMULATOR_GRACEFUL_TIMEOUT = tostring(var.stop_timeout - 5)
-      LOGIN_ROOT_URL             = local.application_url
+      SIMULATOR_LOG_FORMAT           = "json"
+      SIMULATOR_GRACEFUL_TIMEOUT     = tostring(var.stop_timeout - 5)
+      LOGIN_ROOT_URL                 = local.application_url
+      SIMULATOR_CLOUDWATCH           = "emf"
+      SIMULATOR_CLOUDWATCH_NAMESPACE = var.metrics_namespace
+      SIMULATOR_SERVICE_NAME         = var.name
     },
     var.environment,
   )

@@ -23,7 +23,36 @@ output "log_group_name" {
   value       = aws_cloudwatch_log_group.this.name
 }
 
-output "latency_alarm_thresholds" {
-  description = "Average TargetResponseTime (seconds) above which a task is added and below which one is removed."
-  value       = { scale_out_above = local.latency_high_threshold, scale_in_below = local.latency_low_threshold }
+output "scaling_signals" {
+  description = "What scales the service: the simulator's own metrics (namespace, Service dimension) with their thresholds, and CPU target tracking. scale_out/scale_in are null when SIMULATOR_CLOUDWATCH is not emf."
+  value = {
+    namespace  = local.metrics_namespace
+    dimensions = { Service = local.metrics_service }
+    scale_out = local.emf_scaling ? {
+      when                     = "either, in 2 of 3 minutes"
+      overshoot_p99_ms_above   = var.overshoot_scale_out_ms
+      in_flight_per_task_above = var.in_flight_scale_out_per_task
+    } : null
+    scale_in = local.emf_scaling ? {
+      when                     = "both, for 5 minutes (or no metrics at all)"
+      overshoot_p99_ms_below   = var.overshoot_scale_in_ms
+      in_flight_per_task_below = var.in_flight_scale_in_per_task
+    } : null
+    cpu_target_percent = var.cpu_target_percent
+  }
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the simulator's metrics, scaling and the ALB."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "dashboard_url" {
+  description = "The dashboard in the CloudWatch console."
+  value       = "https://${var.aws_region}.console.aws.amazon.com/cloudwatch/home?region=${var.aws_region}#dashboards/dashboard/${aws_cloudwatch_dashboard.this.dashboard_name}"
+}
+
+output "alb_access_logs_bucket" {
+  description = "S3 bucket of the ALB access logs (under alb/AWSLogs/); null when alb_access_logs is false."
+  value       = var.alb_access_logs ? aws_s3_bucket.alb_logs[0].bucket : null
 }

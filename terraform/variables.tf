@@ -77,6 +77,11 @@ variable "environment" {
     condition     = var.login_private_key_secret_arn == null || !contains(keys(var.environment), "LOGIN_PRIVATE_KEY")
     error_message = "LOGIN_PRIVATE_KEY comes from login_private_key_secret_arn; remove it from environment."
   }
+  validation {
+    # The scaling alarms evaluate 1-minute periods: metric records further apart leave minutes empty.
+    condition     = !can(tonumber(var.environment["SIMULATOR_CLOUDWATCH_SECONDS"])) || try(tonumber(var.environment["SIMULATOR_CLOUDWATCH_SECONDS"]) <= 60, true)
+    error_message = "SIMULATOR_CLOUDWATCH_SECONDS above 60 leaves the scaling alarms' 1-minute periods without data: keep it at 60 (the default) or below."
+  }
 }
 
 variable "login_private_key_secret_arn" {
@@ -119,26 +124,62 @@ variable "max_capacity" {
   }
 }
 
-variable "expected_delay_seconds" {
-  description = "Response time the configured delays explain, the base of the latency alarms; null = derived from environment."
-  type        = number
-  default     = null
-}
-
-variable "latency_scale_out_margin_seconds" {
-  description = "Scale out when average response time exceeds the expected delay by more than this."
-  type        = number
-  default     = 1
-}
-
-variable "latency_scale_in_margin_seconds" {
-  description = "Scale in when average response time stays below the expected delay plus this (or no traffic flows)."
-  type        = number
-  default     = 0.25
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the simulator's own metrics (SIMULATOR_CLOUDWATCH_NAMESPACE), read by the scaling alarms and the dashboard."
+  type        = string
+  default     = "api-simulator"
 
   validation {
-    condition     = var.latency_scale_in_margin_seconds >= 0 && var.latency_scale_in_margin_seconds < var.latency_scale_out_margin_seconds
-    error_message = "latency_scale_in_margin_seconds must be >= 0 and below latency_scale_out_margin_seconds, or the alarms fight."
+    condition     = can(regex("^[A-Za-z0-9._/#:-][A-Za-z0-9 ._/#:-]{0,254}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 characters of letters, digits, spaces and . - _ / # :, and must not start with \"AWS/\" (reserved for AWS services)."
+  }
+}
+
+variable "overshoot_scale_out_ms" {
+  description = "Add a task when the worst task's p99 overshoot (delivered latency minus the configured delay) exceeds this many milliseconds in 2 of 3 minutes."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.overshoot_scale_out_ms > 0
+    error_message = "overshoot_scale_out_ms must be above 0."
+  }
+}
+
+variable "overshoot_scale_in_ms" {
+  description = "Remove a task when the worst task's p99 overshoot stays below this (and in-flight below in_flight_scale_in_per_task) for 5 minutes."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.overshoot_scale_in_ms >= 0 && var.overshoot_scale_in_ms < var.overshoot_scale_out_ms
+    error_message = "overshoot_scale_in_ms must be >= 0 and below overshoot_scale_out_ms, or the alarms fight."
+  }
+}
+
+# What the in-flight thresholds protect is memory: a delayed request costs little CPU but holds about 14 KiB
+# (README, Performance) and a connection until its delay ends. 5000 is about 70 MiB above the ~60 MiB of an
+# idle 512 MiB task, leaving room for the load to grow several-fold during the 3-4 minutes it takes to
+# alarm and start a task. 2000 to scale in stays under 5000 even when 2 tasks become 1 (the average doubles).
+variable "in_flight_scale_out_per_task" {
+  description = "Add a task when the average task has more requests in flight (delayed ones included) than this in 2 of 3 minutes. Each holds about 14 KiB until answered: raise it with memory."
+  type        = number
+  default     = 5000
+
+  validation {
+    condition     = var.in_flight_scale_out_per_task > 0
+    error_message = "in_flight_scale_out_per_task must be above 0."
+  }
+}
+
+variable "in_flight_scale_in_per_task" {
+  description = "Remove a task when the average task has fewer requests in flight than this (and overshoot below overshoot_scale_in_ms) for 5 minutes."
+  type        = number
+  default     = 2000
+
+  validation {
+    condition     = var.in_flight_scale_in_per_task >= 0 && var.in_flight_scale_in_per_task < var.in_flight_scale_out_per_task
+    error_message = "in_flight_scale_in_per_task must be >= 0 and below in_flight_scale_out_per_task, or the alarms fight."
   }
 }
 
@@ -175,6 +216,23 @@ variable "log_retention_days" {
   description = "CloudWatch Logs retention of the container logs."
   type        = number
   default     = 30
+}
+
+variable "alb_access_logs" {
+  description = "Write the ALB's access logs (one line per request) to an S3 bucket created for them."
+  type        = bool
+  default     = false
+}
+
+variable "alb_access_logs_retention_days" {
+  description = "Days after which ALB access logs are deleted from their bucket."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.alb_access_logs_retention_days >= 1 && floor(var.alb_access_logs_retention_days) == var.alb_access_logs_retention_days
+    error_message = "alb_access_logs_retention_days must be a whole number of days, at least 1."
+  }
 }
 
 variable "alb_deletion_protection" {

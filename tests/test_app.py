@@ -159,9 +159,15 @@ async def test_health_and_core_routes_and_undelayed_routes_are_never_delayed(
 async def test_introspection_lists_plugins_routes_settings_and_delay(client: httpx.AsyncClient) -> None:
     body = (await client.get("/_simulator/plugins")).json()
     zoo = next(p for p in body["plugins"] if p["name"] == "zoo")
-    assert {"name": "zoo.fast", "methods": ["GET"], "path": "/fast", "summary": "", "delayed": False} in zoo[
-        "routes"
-    ]
+    fast = next(r for r in zoo["routes"] if r["name"] == "zoo.fast")
+    assert {k: fast[k] for k in ("methods", "path", "summary", "delayed", "delay")} == {
+        "methods": ["GET"],
+        "path": "/fast",
+        "summary": "",
+        "delayed": False,
+        "delay": {"policy": "none"},
+    }
+    assert fast["delivered"]["total"]["requests"] == 0
     assert zoo["delay"] == {"policy": "fixed", "seconds": 0.5}
     assert {"env": "ZOO_DELAY_SECONDS", "value": 0.5, "default": 0.0} in zoo["settings"]
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from plugins.apim_oauth.routes import IdTokenIssuer, router
+from plugins.apim_oauth.routes import IdTokenIssuer, TokenEndpoint, injected_errors, router
 from plugins.apim_oauth.settings import ApimSettings
 from plugins.apim_oauth.targets import token_targets
 from plugins.apim_oauth.tokens import TokenStore
-from simulator import PluginContext, PluginSettings, Router, Service, Targets, hookimpl
+from simulator import ErrorResponse, PluginContext, PluginSettings, Router, Service, Targets, hookimpl
 
 
 @hookimpl
@@ -32,10 +32,18 @@ def simulator_register_services(settings: ApimSettings) -> Iterable[Service]:
 
 @hookimpl
 def simulator_register_routes(settings: ApimSettings, context: PluginContext) -> Router:
-    providers = context.services_of(IdTokenIssuer)
-    return router(settings, context.service(f"{context.name}.tokens", TokenStore), providers)
+    store = context.service(f"{context.name}.tokens", TokenStore)
+    endpoint = TokenEndpoint(settings, store, providers=context.services_of(IdTokenIssuer))
+    context.metrics.store("tokens", store)
+    context.metrics.store("jti", endpoint.replays)
+    return router(settings, endpoint)
 
 
 @hookimpl
 def simulator_register_targets() -> Iterable[Targets]:
     yield token_targets()
+
+
+@hookimpl
+def simulator_error_response(settings: ApimSettings) -> ErrorResponse:
+    return injected_errors(settings)

@@ -58,7 +58,8 @@ class TokenEndpoint:
         self._token_url = settings.token_url
         self._store = store
         self._clock = clock
-        self._replays = ExpiringSet(
+        # Client assertions' jti seen within their lifetime (a replay is refused); its size is a metric.
+        self.replays = ExpiringSet(
             ttl=settings.jti_ttl_seconds, max_entries=settings.jti_max_entries, max_bytes=JTI_MAX_BYTES
         )
         limit = settings.rate_limit_per_minute
@@ -136,12 +137,12 @@ class TokenEndpoint:
         sub = claims["sub"]
         app = sub if isinstance(sub, str) else orjson.dumps(sub).decode()
         seen_key = f"{len(app)}:{app}{claims['jti']}"  # length-prefixed: no two (app, jti) pairs collide
-        if seen_key in self._replays:
+        if seen_key in self.replays:
             return v.JTI_REUSED
         if claims["exp"] - now > v.MAX_EXP_AHEAD_SECONDS:
             return v.EXP_TOO_FAR
         # Recorded before the key, quota and signature checks, as on the platform: a later failure uses it up.
-        self._replays.add(seen_key)
+        self.replays.add(seen_key)
 
         if self._strict and app not in self._api_keys:
             return v.UNKNOWN_API_KEY
@@ -263,8 +264,37 @@ class TokenEndpoint:
         return f"{self._message_prefix}{next(self._message_seq)}-1"
 
 
-def router(settings: ApimSettings, store: TokenStore, providers: Sequence[IdTokenIssuer] = ()) -> Router:
-    endpoint = TokenEndpoint(settings, store, providers=providers)
+def injected_errors(settings: ApimSettings) -> Callable[[int, str], Response]:
+    """The errors an injected fault answers with (``simulator_error_response``): the platform's quota body
+    for 429 (the app is unknown: no request is read), its catch-all ``unknown_error`` for 5xx, and the
+    ``error``/``error_description`` shape for other statuses."""
+    prefix = f"rrt-{secrets.randbits(62)}-b-geu2-{os.getpid()}-"
+    sequence = itertools.count(secrets.randbelow(10**8))
+
+    def error(status: int, route: str) -> Response:
+        message_id = f"{prefix}{next(sequence)}-1"
+        if status == 429:
+            limit = settings.rate_limit_per_minute or 0
+            content = {
+                "message": f"Your application, unknown, has exceeded its quota of {limit} requests every "
+                "1 minute(s) and is being rate limited.",
+                "scope": "application",
+                "policy": "quota",
+                "limit": limit,
+                "interval": 1,
+                "timeunit": "minute",
+                "ratelimiting_expiry_time_ms": int(time.time() * 1000) + 60_000,
+                "message_id": message_id,
+            }
+            return Response.json(content, status=429)
+        if status >= 500:
+            return v.Problem(status, "unknown_error", v.CATCHALL_DESCRIPTION).response(message_id)
+        return v.Problem(status, "invalid_request", "injected fault").response(message_id)
+
+    return error
+
+
+def router(settings: ApimSettings, endpoint: TokenEndpoint) -> Router:
     routes = Router(prefix="/oauth2")
     # Every method reaches the handlers: the real proxy answers 405 (token) and 404 (elsewhere) itself.
     routes.any(

@@ -62,6 +62,11 @@ class TokenStore:
     def __len__(self) -> int:
         return len(self._tokens)
 
+    @property
+    def bytes(self) -> int:
+        """What the tokens are counted as weighing (at most ``TOKEN_STORE_MAX_BYTES``)."""
+        return self._tokens.bytes
+
 
 def new_token() -> str:
     """28 random URL-safe characters, like Apigee's opaque tokens.

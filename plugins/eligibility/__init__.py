@@ -7,10 +7,10 @@ settings (``ELID_*``) in ``settings.py``, load-test targets in ``targets.py``.
 from collections.abc import Iterable
 from functools import cache
 
-from plugins.eligibility import scenarios, targets
+from plugins.eligibility import outcomes, scenarios, targets
 from plugins.eligibility.routes import router
 from plugins.eligibility.settings import EligibilitySettings
-from simulator import PluginContext, PluginSettings, Router, Targets, hookimpl
+from simulator import ErrorResponse, PluginContext, PluginSettings, Router, Targets, hookimpl
 
 
 @hookimpl
@@ -26,3 +26,8 @@ def simulator_register_routes(settings: EligibilitySettings, context: PluginCont
 @hookimpl
 def simulator_register_targets(settings: EligibilitySettings, context: PluginContext) -> Iterable[Targets]:
     return targets.targets(cache(lambda: scenarios.load(settings, context.core.seed)))
+
+
+@hookimpl
+def simulator_error_response() -> ErrorResponse:
+    return outcomes.injected

@@ -35,6 +35,39 @@ def outcome(
     return Response.json(body, status=status, content_type=FHIR_JSON)
 
 
+# Injected faults (the core's "status" rules): the Spine error code and FHIR issue code for each status.
+# The spec's examples cover 400, 404 and 422 only; these follow the same shape with the codes the Spine
+# error code system defines for them.
+_INJECTED = {
+    401: ("security", "ACCESS_DENIED", "Access has been denied to process this request."),
+    403: ("forbidden", "ACCESS_DENIED", "Access has been denied to process this request."),
+    404: ("processing", "RESOURCE_NOT_FOUND", "The given NHS number was not found in our datasets."),
+    429: ("throttled", "TOO_MANY_REQUESTS", "Too many requests have been made: try again later."),
+    500: ("exception", "INTERNAL_SERVER_ERROR", "An unexpected internal server error has occurred."),
+    502: ("transient", "BAD_GATEWAY", "The service received an invalid response upstream."),
+    503: ("transient", "SERVICE_UNAVAILABLE", "The service is currently unavailable."),
+    504: ("timeout", "GATEWAY_TIMEOUT", "The service timed out waiting for an upstream answer."),
+}
+
+
+def injected(status: int, route: str) -> Response:
+    """The error an injected fault answers with (``simulator_error_response``)."""
+    code, error_code, display = _INJECTED.get(
+        status,
+        ("transient", "SERVICE_UNAVAILABLE", "The service is currently unavailable.")
+        if status >= 500
+        else ("processing", "VALIDATION_ERROR", "The request could not be processed."),
+    )
+    return outcome(
+        status,
+        code=code,
+        error_code=error_code,
+        display=display,
+        diagnostics=f"injected by the simulator's fault rules (status {status})",
+        location="request",
+    )
+
+
 def echo(value: str) -> str:
     return value if len(value) <= _ECHO else value[:_ECHO] + "..."
 

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 
 from plugins.nhs_login.identities import Directory
 from plugins.nhs_login.keys import SigningKey
-from plugins.nhs_login.routes import Login, Provider, router
+from plugins.nhs_login.routes import Login, Provider, injected_error, router
 from plugins.nhs_login.settings import LoginSettings
 from plugins.nhs_login.targets import targets
-from simulator import PluginSettings, Router, Service, Targets, hookimpl
+from simulator import ErrorResponse, PluginContext, PluginSettings, Router, Service, Targets, hookimpl
 
 
 def _key(settings: LoginSettings) -> SigningKey:
@@ -35,10 +35,18 @@ def simulator_register_services(settings: LoginSettings) -> Iterable[Service]:
 
 
 @hookimpl
-def simulator_register_routes(settings: LoginSettings) -> Router:
-    return router(settings, Login(settings, _key(settings), Directory()))
+def simulator_register_routes(settings: LoginSettings, context: PluginContext) -> Router:
+    login = Login(settings, _key(settings), Directory())
+    context.metrics.store("redeemed_grants", login.grants.redeemed)
+    context.metrics.store("user_metadata", login.metadata)
+    return router(settings, login)
 
 
 @hookimpl
 def simulator_register_targets(settings: LoginSettings) -> Iterable[Targets]:
     return targets(settings.root_url, Directory())
+
+
+@hookimpl
+def simulator_error_response() -> ErrorResponse:
+    return injected_error

@@ -56,7 +56,8 @@ class Grants:
 
     def __init__(self, key: SigningKey) -> None:
         self._key = key
-        self._redeemed = ExpiringSet(
+        # Grants already redeemed (a code works once), until they expire; its size is a metric.
+        self.redeemed = ExpiringSet(
             ttl=REFRESH_SECONDS, max_entries=_REDEEMED_MAX_ENTRIES, max_bytes=_REDEEMED_MAX_BYTES
         )
 
@@ -126,7 +127,7 @@ class Grants:
 
     def redeem(self, grant: Grant) -> bool:
         """Mark the grant used; False when this process had redeemed it already."""
-        if grant.grant_id in self._redeemed:
+        if grant.grant_id in self.redeemed:
             return False
-        self._redeemed.add(grant.grant_id, max(1.0, grant.expires - time.time()))
+        self.redeemed.add(grant.grant_id, max(1.0, grant.expires - time.time()))
         return True

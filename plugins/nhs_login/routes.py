@@ -117,22 +117,46 @@ def oauth_error(error: str, description: str, status: int = 400) -> Response:
     return Response.json({"error": error, "error_description": description}, status=status, headers=_NO_STORE)
 
 
-class Metadata:
-    """``client_user_metadata`` by client and user, the oldest forgotten past ``max_entries``.
+def injected_error(status: int, route: str) -> Response:
+    """The error an injected fault answers with (``simulator_error_response``): OAuth 2.0's error codes
+    (``temporarily_unavailable`` for 503, ``server_error`` for other 5xx, RFC 6749 section 4.1.2.1)."""
+    if status == 503:
+        return oauth_error("temporarily_unavailable", "injected fault", status)
+    if status >= 500:
+        return oauth_error("server_error", "injected fault", status)
+    if status in (401, 403):
+        return oauth_error("invalid_client" if status == 401 else "access_denied", "injected fault", status)
+    return oauth_error("invalid_request", "injected fault", status)
 
-    Bounded in bytes through its entries: a value is at most 1,024 characters and a key a client id (at most
-    255) and a ``sub``, so 10,000 entries keep at most about 14 MiB.
+
+class Metadata:
+    """``client_user_metadata`` by client and user; the oldest go past ``max_entries`` or ``max_bytes``.
+
+    A value is at most 1,024 characters and a key a client id (at most 255) and a ``sub``; the bytes counted
+    are the UTF-8 lengths of both plus a fixed overhead per entry.
     """
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    ENTRY_OVERHEAD_BYTES: Final = 200
+
+    def __init__(self, max_entries: int = 10_000, max_bytes: int = 16 << 20) -> None:
         self._values: OrderedDict[str, str] = OrderedDict()
         self._max = max_entries
+        self._max_bytes = max_bytes
+        self.bytes = 0
+
+    @classmethod
+    def _weight(cls, key: str, value: str) -> int:
+        return len(key.encode()) + len(value.encode()) + cls.ENTRY_OVERHEAD_BYTES
 
     def set(self, key: str, value: str) -> None:
-        self._values.pop(key, None)
+        old = self._values.pop(key, None)
+        if old is not None:
+            self.bytes -= self._weight(key, old)
         self._values[key] = value
-        while len(self._values) > self._max:
-            self._values.popitem(last=False)
+        self.bytes += self._weight(key, value)
+        while len(self._values) > self._max or self.bytes > self._max_bytes:
+            gone, dropped = self._values.popitem(last=False)
+            self.bytes -= self._weight(gone, dropped)
 
     def get(self, key: str) -> str | None:
         return self._values.get(key)
@@ -162,7 +186,7 @@ class Login:
         self.default_nhs_number = settings.default_nhs_number
         self.fallback_redirect = f"{settings.app_root_url}{_CALLBACK_PATH}"
         # client_user_metadata set with PATCH /userinfo, per user and client (per process).
-        self._metadata = Metadata()
+        self.metadata = Metadata()
 
     # -- /authorize -------------------------------------------------------------------------------------
 
@@ -398,7 +422,7 @@ class Login:
             return await self._patch_metadata(request, slot)
         answer: dict[str, Any] = {"sub": identity.sub, "iss": self.issuer, "aud": found.get("client_id")}
         answer.update(c.released(identity, scopes))
-        metadata = self._metadata.get(slot) if "client_metadata" in scopes else None
+        metadata = self.metadata.get(slot) if "client_metadata" in scopes else None
         if metadata is not None:
             answer["client_user_metadata"] = metadata
         return Response.json(answer)
@@ -413,7 +437,7 @@ class Login:
             return oauth_error(
                 "invalid_request", "client_user_metadata must be a string of at most 1024 characters"
             )
-        self._metadata.set(slot, value)
+        self.metadata.set(slot, value)
         return Response.build(b"", status=204, content_type="text/plain")
 
 

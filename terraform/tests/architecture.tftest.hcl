@@ -138,11 +138,12 @@ run "task_definition" {
     condition = (
       { for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name => e.value } ==
       {
-        ELID_DELAY_SECONDS = "2", SIMULATOR_PLUGINS = "eligibility,apim_oauth,health", SIMULATOR_LOG_FORMAT = "json", SIMULATOR_GRACEFUL_TIMEOUT = "25",
-        LOGIN_ROOT_URL     = "http://fake-api-alb-123456789.eu-west-2.elb.amazonaws.com"
+        ELID_DELAY_SECONDS   = "2", SIMULATOR_PLUGINS = "eligibility,apim_oauth,health", SIMULATOR_LOG_FORMAT = "json", SIMULATOR_GRACEFUL_TIMEOUT = "25",
+        LOGIN_ROOT_URL       = "http://fake-api-alb-123456789.eu-west-2.elb.amazonaws.com"
+        SIMULATOR_CLOUDWATCH = "emf", SIMULATOR_CLOUDWATCH_NAMESPACE = "api-simulator", SIMULATOR_SERVICE_NAME = "fake-api"
       }
     )
-    error_message = "The container environment must be var.environment plus JSON logs, a graceful timeout inside stop_timeout and the NHS login issuer on the ALB's URL."
+    error_message = "The container environment must be var.environment plus JSON logs, a graceful timeout inside stop_timeout, the NHS login issuer on the ALB's URL and EMF metrics for the service."
   }
 }
 

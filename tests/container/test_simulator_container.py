@@ -23,11 +23,15 @@ def test_options_become_the_documented_variables(docker_client: docker.DockerCli
         plugins=["health", "eligibility"], env={"APIM_VALIDATION": "off"}, delays={"elid_": 2}
     )
     assert sim.image == DEFAULT_IMAGE
+    token = sim.env.pop("SIMULATOR_ADMIN_TOKEN")  # random, so that set_delay() and friends work
+    assert len(token) >= 16
+    assert token == sim.admin_token
     assert sim.env == {
         "SIMULATOR_PLUGINS": "health,eligibility",
         "APIM_VALIDATION": "off",
         "ELID_DELAY_SECONDS": "2",
     }
+    assert "SIMULATOR_ADMIN_TOKEN" not in SimulatorContainer(admin_token=None).env
     assert sim.with_plugins() is sim
     assert sim.with_delay("APIM", 0.5) is sim
     assert sim.env["SIMULATOR_PLUGINS"] == ""

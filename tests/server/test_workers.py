@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import clean_env, simulator_command, start_server, stop_servers
+from tests.procs import workers_of
 from tests.rawhttp import many
 
 pytestmark = pytest.mark.server
@@ -29,32 +30,20 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     stop_servers([proc])
 
 
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def workers_of(pid: int) -> list[int]:
-    """The worker processes (multiprocessing may also start a resource tracker)."""
-    return [c for c in children(pid) if b"spawn_main" in cmdline(c)]
-
-
-def cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:  # exited (and reaped) meanwhile
-        return b""
-
-
 def sockets(pid: int) -> int:
+    """The TCP sockets a process holds (not the Unix sockets its workers talk to each other over)."""
+    tcp = {
+        line.split()[9]
+        for table in ("/proc/net/tcp", "/proc/net/tcp6")
+        for line in Path(table).read_text().splitlines()[1:]
+    }
     count = 0
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
-            count += os.readlink(fd).startswith("socket:")
+            target = os.readlink(fd)
         except FileNotFoundError:
             continue
+        count += target.startswith("socket:[") and target[8:-1] in tcp
     return count
 
 

@@ -274,6 +274,9 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
         'environment={"APIM_DELAY_SECONDS":"2"}',
         "-var",
         f"login_private_key_secret_arn={secret_arn}",
+        # The optional S3 bucket for the ALB's access logs, so that path is exercised too.
+        "-var",
+        "alb_access_logs=true",
     ]
 
     proc = run([*tf, "plan", "-no-color", "-out=emulator.tfplan", *variables], env, 300)
@@ -286,6 +289,11 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
     }
     assert len(planned) > 40, sorted(planned)
     assert 'aws_vpc_endpoint.interface["secretsmanager"]' in planned, sorted(planned)
+    assert {
+        "aws_s3_bucket.alb_logs[0]",
+        "aws_s3_bucket_policy.alb_logs[0]",
+        "aws_cloudwatch_dashboard.this",
+    } <= planned
 
     proc = run([*tf, "apply", "-no-color", "emulator.tfplan"], env, 600)
     assert proc.returncode == 0, output_of(proc)
@@ -298,7 +306,88 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
     assert outputs["application_url"].startswith("http://")
     ecr_url = re.compile(r"\d{12}\.dkr\.ecr\.eu-west-2\.amazonaws\.com/fake-api")
     assert ecr_url.fullmatch(outputs["ecr_repository_url"]), outputs
-    assert outputs["latency_alarm_thresholds"] == {"scale_out_above": 3, "scale_in_below": 2.25}
+    # Scaling reads the simulator's own metrics; the configured delays (APIM_DELAY_SECONDS) move nothing.
+    assert outputs["scaling_signals"] == {
+        "namespace": "api-simulator",
+        "dimensions": {"Service": "fake-api"},
+        "scale_out": {
+            "when": "either, in 2 of 3 minutes",
+            "overshoot_p99_ms_above": 100,
+            "in_flight_per_task_above": 5000,
+        },
+        "scale_in": {
+            "when": "both, for 5 minutes (or no metrics at all)",
+            "overshoot_p99_ms_below": 20,
+            "in_flight_per_task_below": 2000,
+        },
+        "cpu_target_percent": 60,
+    }, outputs
+    assert outputs["dashboard_name"] == "fake-api"
+    assert outputs["dashboard_url"].endswith("#dashboards/dashboard/fake-api"), outputs
+
+    # What CloudWatch and Application Auto Scaling registered: alarms on the simulator's metrics, none on
+    # the ALB's latency, each calling a step-scaling policy of the service.
+    every_alarm = aws_call(moto_url, "cloudwatch", "describe_alarms")["MetricAlarms"]
+    assert "TargetResponseTime" not in json.dumps(every_alarm)
+    # CPU target tracking creates its own alarms (on CPUUtilization), named TargetTracking-<resource>-...
+    alarms = {a["AlarmName"]: a for a in every_alarm if not a["AlarmName"].startswith("TargetTracking-")}
+    assert set(alarms) == {"fake-api-overshoot-high", "fake-api-in-flight-high", "fake-api-simulator-quiet"}
+    policies = {
+        p["PolicyName"]: p
+        for p in aws_call(
+            moto_url, "application-autoscaling", "describe_scaling_policies", ServiceNamespace="ecs"
+        )["ScalingPolicies"]
+    }
+    assert set(policies) == {
+        "fake-api-simulator-scale-out",
+        "fake-api-simulator-scale-in",
+        "fake-api-cpu-target",
+    }
+    scale_out = policies["fake-api-simulator-scale-out"]["PolicyARN"]
+    scale_in = policies["fake-api-simulator-scale-in"]["PolicyARN"]
+    for name, metric, statistic, threshold in (
+        ("fake-api-overshoot-high", "OvershootP99", "Maximum", 100),
+        ("fake-api-in-flight-high", "InFlight", "Average", 5000),
+    ):
+        alarm = alarms[name]
+        assert alarm["Namespace"] == "api-simulator", alarm
+        assert (alarm["MetricName"], alarm["Statistic"], alarm["Threshold"]) == (metric, statistic, threshold)
+        assert alarm["Dimensions"] == [{"Name": "Service", "Value": "fake-api"}], alarm
+        assert alarm["AlarmActions"] == [scale_out], alarm
+    quiet = alarms["fake-api-simulator-quiet"]
+    assert quiet["AlarmActions"] == [scale_in], quiet
+    assert quiet["TreatMissingData"] == "breaching", quiet
+    expressions = [q["Expression"] for q in quiet["Metrics"] if q.get("ReturnData")]
+    assert expressions == ["IF(overshoot < 20 AND in_flight < 2000, 1, 0)"], quiet["Metrics"]
+
+    dashboard = aws_call(moto_url, "cloudwatch", "get_dashboard", DashboardName="fake-api")
+    body = json.loads(dashboard["DashboardBody"])
+    assert '"api-simulator"' in json.dumps(body)
+    assert "TargetResponseTime" in json.dumps(body)
+
+    # The ALB logs into its bucket, which expires the logs and lets only ELB's eu-west-2 account write.
+    bucket = outputs["alb_access_logs_bucket"]
+    assert re.fullmatch(r"fake-api-alb-logs-\d{12}", bucket), outputs
+    lb_arn = aws_call(moto_url, "elbv2", "describe_load_balancers", Names=["fake-api-alb"])["LoadBalancers"][
+        0
+    ]["LoadBalancerArn"]
+    attributes = {
+        a["Key"]: a["Value"]
+        for a in aws_call(moto_url, "elbv2", "describe_load_balancer_attributes", LoadBalancerArn=lb_arn)[
+            "Attributes"
+        ]
+    }
+    assert attributes["access_logs.s3.enabled"] == "true", attributes
+    assert (attributes["access_logs.s3.bucket"], attributes["access_logs.s3.prefix"]) == (bucket, "alb")
+    (rule,) = aws_call(moto_url, "s3", "get_bucket_lifecycle_configuration", Bucket=bucket)["Rules"]
+    assert rule["Expiration"] == {"Days": 30}, rule
+    assert rule["Status"] == "Enabled", rule
+    encryption = aws_call(moto_url, "s3", "get_bucket_encryption", Bucket=bucket)
+    (sse,) = encryption["ServerSideEncryptionConfiguration"]["Rules"]
+    assert sse["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256", encryption
+    bucket_policy = json.loads(aws_call(moto_url, "s3", "get_bucket_policy", Bucket=bucket)["Policy"])
+    writers = [s["Principal"] for s in bucket_policy["Statement"] if s["Effect"] == "Allow"]
+    assert writers == [{"AWS": "652711504416"}], bucket_policy
 
     # What ECS registered: the key by reference, the issuer on the ALB's URL, no key in plain text.
     task_definition = aws_call(moto_url, "ecs", "describe_task_definition", taskDefinition="fake-api")

@@ -52,3 +52,9 @@ mock_data "aws_caller_identity" {
     account_id = "123456789012"
   }
 }
+
+mock_resource "aws_s3_bucket" {
+  defaults = {
+    arn = "arn:aws:s3:::fake-api-alb-logs-123456789012"
+  }
+}

@@ -46,7 +46,7 @@ async def test_a_correctly_signed_assertion_gets_a_token(make_client: MakeClient
     [
         (
             {},
-            {"client_assertion": assertion(iss="unknown", sub="unknown")},
+            {"client_assertion": lambda: assertion(iss="unknown", sub="unknown")},
             401,
             "invalid_request",
             "Invalid 'iss'/'sub' claims in client_assertion JWT",
@@ -75,35 +75,35 @@ async def test_a_correctly_signed_assertion_gets_a_token(make_client: MakeClient
         ),
         (
             {},
-            {"client_assertion": assertion({"kid": "unknown-kid"})},
+            {"client_assertion": lambda: assertion({"kid": "unknown-kid"})},
             401,
             "invalid_request",
             "Invalid 'kid' header in client_assertion JWT - no matching public key",
         ),
         (
             {},
-            {"client_assertion": assertion(key="intruder")},
+            {"client_assertion": lambda: assertion(key="intruder")},
             401,
             "public_key error",
             "JWT signature verification failed",
         ),
         (
             {},
-            {"client_assertion": assertion(aud="https://int.api.service.nhs.uk/oauth2/token")},
+            {"client_assertion": lambda: assertion(aud="https://int.api.service.nhs.uk/oauth2/token")},
             401,
             "invalid_request",
             "Missing or invalid 'aud' claim in client_assertion JWT",
         ),
         (
             {},
-            {"client_assertion": assertion(aud=DROP)},
+            {"client_assertion": lambda: assertion(aud=DROP)},
             401,
             "invalid_request",
             "Missing or invalid 'aud' claim in client_assertion JWT",
         ),
         (
             {},
-            {"client_assertion": assertion(aud=TOKEN_URL + "/")},
+            {"client_assertion": lambda: assertion(aud=TOKEN_URL + "/")},
             401,
             "invalid_request",
             "Missing or invalid 'aud' claim in client_assertion JWT",
@@ -125,6 +125,8 @@ async def test_strict_error_matrix(
     make_client: MakeClient, env: dict[str, str], changes: dict[str, Any], status: int, error: str, text: str
 ) -> None:
     client = await make_client(**strict(**env))
+    # Assertions are made now, not when the tests were collected: they expire 5 minutes after they are made.
+    changes = {name: value() if callable(value) else value for name, value in changes.items()}
     await expect(client, cc_form(**changes), status, error, text)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.plugins.apim_oauth.apim_support import (
     API_KEY,
@@ -82,7 +83,7 @@ MATRIX: list[tuple[str, dict[str, Any], int, str, str]] = [
     *(
         (
             f"alg {alg}",
-            {"client_assertion": assertion({"alg": alg})},
+            {"client_assertion": lambda alg=alg: assertion({"alg": alg})},
             400,
             "invalid_request",
             "Invalid 'alg' header in client_assertion JWT - unsupported JWT algorithm - must be 'RS512'",
@@ -98,21 +99,21 @@ MATRIX: list[tuple[str, dict[str, Any], int, str, str]] = [
     ),
     (
         "exp a numeric string in the past",
-        {"client_assertion": assertion(exp="1000")},
+        {"client_assertion": lambda: assertion(exp="1000")},
         400,
         "invalid_request",
         "Invalid 'exp' claim in client_assertion JWT - JWT has expired",
     ),
     (
         "kid missing",
-        {"client_assertion": assertion({"kid": DROP})},
+        {"client_assertion": lambda: assertion({"kid": DROP})},
         400,
         "invalid_request",
         "Missing 'kid' header in client_assertion JWT",
     ),
     (
         "kid empty",
-        {"client_assertion": assertion({"kid": ""})},
+        {"client_assertion": lambda: assertion({"kid": ""})},
         400,
         "invalid_request",
         "Missing 'kid' header in client_assertion JWT",
@@ -120,7 +121,7 @@ MATRIX: list[tuple[str, dict[str, Any], int, str, str]] = [
     *(
         (
             f"typ {typ!r}",
-            {"client_assertion": assertion({"typ": typ})},
+            {"client_assertion": lambda typ=typ: assertion({"typ": typ})},
             400,
             "invalid_request",
             "Invalid 'typ' header in client_assertion JWT - must be 'JWT'",
@@ -129,7 +130,7 @@ MATRIX: list[tuple[str, dict[str, Any], int, str, str]] = [
     ),
     (
         "exp missing",
-        {"client_assertion": assertion(exp=DROP)},
+        {"client_assertion": lambda: assertion(exp=DROP)},
         400,
         "invalid_request",
         "Missing 'exp' claim in client_assertion JWT",
@@ -144,7 +145,7 @@ MATRIX: list[tuple[str, dict[str, Any], int, str, str]] = [
     *(
         (
             f"iss/sub {label}",
-            {"client_assertion": assertion(**claims)},
+            {"client_assertion": lambda claims=claims: assertion(**claims)},
             400,
             "invalid_request",
             "Missing or non-matching 'iss'/'sub' claims in client_assertion JWT",
@@ -158,14 +159,14 @@ MATRIX: list[tuple[str, dict[str, Any], int, str, str]] = [
     ),
     (
         "jti missing",
-        {"client_assertion": assertion(jti=DROP)},
+        {"client_assertion": lambda: assertion(jti=DROP)},
         400,
         "invalid_request",
         "Missing 'jti' claim in client_assertion JWT",
     ),
     (
         "jti a number",
-        {"client_assertion": assertion(jti=123)},
+        {"client_assertion": lambda: assertion(jti=123)},
         400,
         "invalid_request",
         "Invalid 'jti' claim in client_assertion JWT - must be a unique string value such as a GUID",
@@ -241,6 +242,21 @@ async def test_a_reused_jti_is_refused_per_api_key(client: httpx.AsyncClient) ->
     assert error_body(again)["error_description"] == "Non-unique 'jti' claim in client_assertion JWT"
     other_app = assertion(jti="same", iss="other-app", sub="other-app")
     assert (await client.post("/oauth2/token", data=cc_form(client_assertion=other_app))).status_code == 200
+
+
+async def test_the_token_and_jti_stores_are_reported_in_the_metrics(client: httpx.AsyncClient) -> None:
+    for _ in range(3):
+        assert (await client.post("/oauth2/token", data=cc_form())).status_code == 200
+    text = (await client.get("/_simulator/metrics")).text
+    samples = {
+        (sample.name, sample.labels.get("store")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("plugin") == "apim_oauth"
+    }
+    assert samples[("simulator_store_entries", "tokens")] == 3
+    assert samples[("simulator_store_entries", "jti")] == 3
+    assert 3 * 28 < samples[("simulator_store_bytes", "tokens")] < 3 * 1000
 
 
 async def test_exp_too_far_ahead_does_not_use_up_the_jti(client: httpx.AsyncClient) -> None:

@@ -543,6 +543,21 @@ def test_client_metadata_is_bounded_oldest_first() -> None:
     assert store.get("b") == "again"
 
 
+def test_client_metadata_is_bounded_in_bytes() -> None:
+    from plugins.nhs_login.routes import Metadata
+
+    weight = 1 + 1024 + Metadata.ENTRY_OVERHEAD_BYTES
+    store = Metadata(max_entries=1000, max_bytes=3 * weight)
+    for key in "abcde":
+        store.set(key, "é" * 512)  # 1,024 bytes in UTF-8
+    assert len(store) == 3
+    assert store.bytes == 3 * weight
+    assert store.get("b") is None
+    assert store.get("c") is not None
+    store.set("c", "")  # a smaller value frees its bytes
+    assert store.bytes == 2 * weight + 1 + Metadata.ENTRY_OVERHEAD_BYTES
+
+
 async def test_simulator_plugins_can_leave_it_out(make_client: MakeClient) -> None:
     import plugins.health
 
