@@ -41,6 +41,7 @@ from simulator.observer import Observer
 from simulator.peers import Incomplete, Mesh, Peers
 from simulator.routing import Endpoint, RouteTable, allowed, pick
 from simulator.scenario import Conductor
+from simulator.shared import SharedControl
 
 log = logging.getLogger("simulator")
 
@@ -91,7 +92,12 @@ class SimulatorApp:
         metrics = host.metrics
         metrics.connections = connections
         self.peers = Peers(mesh)
-        self.control = Control(host.all_delay_kinds(), self.peers, host.core.workers)
+        shared = (
+            SharedControl(host.core.state_url, host.core.service_name)
+            if host.core.state_url is not None
+            else None
+        )
+        self.control = Control(host.all_delay_kinds(), self.peers, host.core.workers, shared)
         endpoints = []
         for plugin in host.plugins.values():
             names = [route.name for route in plugin.routes]
@@ -232,7 +238,12 @@ class SimulatorApp:
             elif rule.kind in ("slow_body", "truncate"):
                 try:
                     response = await endpoint.route.handler(request)
+                except RequestBodyTooLarge:
+                    response = _TOO_LARGE
                 except Exception:
+                    log.exception(
+                        "route %s failed on %s %s", endpoint.route.name, request.method, request.path
+                    )
                     response = _INTERNAL
             else:
                 response = None
@@ -241,7 +252,7 @@ class SimulatorApp:
                 remaining = arrived + asked - self._clock()
                 if remaining > 0:
                     await self._sleep(remaining)
-            connection = extensions.get(CONNECTION)
+            connection = extensions.get(CONNECTION) or _stock_connection(send)
             if response is None:
                 await faults.no_answer(rule, connection, request.receive, arrived, self._clock)
             else:
@@ -271,6 +282,13 @@ class SimulatorApp:
         if rule.status in (429, 503) and not any(name == b"retry-after" for name, _ in made.raw_headers):
             made = made.with_headers({"retry-after": str(rule.retry_after)})
         return made
+
+
+def _stock_connection(send: Send) -> Callable[[], Any] | None:
+    """The connection under uvicorn's stock protocol (the fallback of ``simulator/protocol.py``): its
+    ``send`` is a bound method of the request's cycle, which holds the transport."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    return (lambda: transport) if transport is not None else None
 
 
 def _messages(response: Response, *, head: bool) -> tuple[Message, Message]:
@@ -319,6 +337,8 @@ def _admin_app(
             yield
         finally:
             await conductor.stop()
+            if control.shared is not None:
+                await control.shared.stop()
             await observer.stop()
 
     app = FastAPI(

@@ -77,7 +77,10 @@ def _parser(host: PluginHost | None) -> argparse.ArgumentParser:
     set_faults.add_argument(
         "faults", help='JSON, e.g. \'[{"kind": "status", "status": 503, "probability": 0.05}]\''
     )
-    actions.add_parser("reset", help="every plugin's delay and faults back to the start-up configuration")
+    actions.add_parser(
+        "reset",
+        help="every plugin's delay, faults and capacity back to the start-up configuration; no scenario",
+    )
 
     new = sub.add_parser("new-plugin", help="scaffold a plugin package with a route, settings and a test")
     new.add_argument("name", help="plugin name: lower case letters, digits and _")
@@ -139,7 +142,8 @@ def _ctl(args: argparse.Namespace) -> int:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise StartupError(f"{text[:60]!r} is not JSON: {exc}") from None
+            print(f"simulator ctl: {text[:60]!r} is not JSON: {exc}", file=sys.stderr)
+            return 1
         if args.action == "set-delay":
             if isinstance(value, int | float) and not isinstance(value, bool):
                 value = {"policy": "fixed", "seconds": value}
@@ -156,7 +160,8 @@ def _ctl(args: argparse.Namespace) -> int:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
-            detail = json.loads(exc.read()).get("detail", exc.reason)
+            answer = json.loads(exc.read())
+            detail = answer.get("detail", exc.reason) if isinstance(answer, dict) else exc.reason
         except ValueError:
             detail = exc.reason
         print(f"simulator ctl: {method} {path}: {exc.code} {detail}", file=sys.stderr)

@@ -15,17 +15,19 @@ the dispatcher reads (two attributes) on every request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final
 
 from simulator.delays import DelayKind, DelayPolicy, build_policy, describe
 from simulator.faults import FaultRule, for_route, parse_rules
 from simulator.peers import Peers
+from simulator.shared import SharedControl
 
 log = logging.getLogger("simulator")
 
@@ -65,7 +67,8 @@ class Pool:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # it was handed a slot just as it was cancelled: pass it on
             else:
-                self._waiters.remove(waiter)
+                with contextlib.suppress(ValueError):  # release() may have dropped it already
+                    self._waiters.remove(waiter)
             raise
 
     def release(self) -> None:
@@ -105,11 +108,6 @@ class Capacity:
             "retry_after": self.retry_after,
         }
 
-    def pool(self, workers: int) -> Pool:
-        """This worker's share: the kernel spreads connections evenly over the workers."""
-        rejection = FaultRule("status", 1.0, status=self.status, retry_after=self.retry_after)
-        return Pool(max(1, round(self.concurrency / workers)), round(self.queue / workers), rejection)
-
 
 def parse_capacity(body: Any) -> tuple[str | None, Capacity | None]:
     """``PUT .../capacity``: ``(route or None, the model or None to remove it)``; ``ValueError`` says why."""
@@ -134,7 +132,7 @@ def parse_capacity(body: Any) -> tuple[str | None, Capacity | None]:
             raise ValueError(f"{key!r} must be an integer from {low} to {high}, not {value!r:.60}")
         values[key] = value
     status = body.get("status", 503)
-    if status not in (429, 503):
+    if isinstance(status, bool) or not isinstance(status, int) or status not in (429, 503):
         raise ValueError(f"'status' must be 429 or 503, not {status!r:.60}")
     return route, Capacity(values["concurrency"], values["queue"], status, values["retry_after"])
 
@@ -156,16 +154,28 @@ class Live:
     pool: Pool | None = None
 
 
+# The parts of a plugin's state that change independently, and the fields of each.
+PARTS: Final = {"delay": ("delay", "routes"), "faults": ("faults",), "capacity": ("capacity",)}
+
+
 @dataclass(frozen=True, slots=True)
 class PluginState:
-    """A plugin's runtime configuration, as the control API shows and takes it."""
+    """A plugin's runtime configuration, as the control API shows and takes it.
+
+    Each part (its delays, its faults, its capacity models) has its own version: two changes of different
+    parts made at once through two workers both stand, and of two changes of one part the later wins.
+    """
 
     delay: Mapping[str, Any]
     routes: Mapping[str, Mapping[str, Any]]
     faults: tuple[FaultRule, ...]
-    version: int
+    versions: Mapping[str, int]  # part -> version (nanoseconds of the writer's clock, increasing)
     # Capacity models: "*" for the plugin's (shared by its delayed routes), or a route's own.
     capacity: Mapping[str, Capacity] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        return max(self.versions.values(), default=0)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -173,12 +183,17 @@ class PluginState:
             "routes": {name: dict(spec) for name, spec in self.routes.items()},
             "faults": [rule.as_json() for rule in self.faults],
             "capacity": {name: model.as_json() for name, model in self.capacity.items()},
+            "versions": dict(self.versions),
             "version": self.version,
         }
 
-    def changed(self, **changes: Any) -> PluginState:
-        """This state with some fields replaced, as a new version."""
-        return replace(self, **changes, version=_version())
+    def changed(self, after: int = 0, **changes: Any) -> PluginState:
+        """This state with some fields replaced; the parts they belong to get a version later than this
+        state's, than ``after`` and than the clock's now (a clock stepped back must not lose a change)."""
+        version = max(time.time_ns(), self.version + 1, after + 1)
+        parts = {part for part, fields in PARTS.items() if set(fields) & set(changes)}
+        versions = {**self.versions, **dict.fromkeys(parts, version)}
+        return replace(self, **changes, versions=versions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +208,16 @@ class _Target:
 class Control:
     """Every plugin's runtime state in this worker, and the endpoints it steers."""
 
-    def __init__(self, kinds: Mapping[str, DelayKind], peers: Peers | None = None, workers: int = 1) -> None:
+    def __init__(
+        self,
+        kinds: Mapping[str, DelayKind],
+        peers: Peers | None = None,
+        workers: int = 1,
+        shared: SharedControl | None = None,
+    ) -> None:
         self._kinds = kinds
         self._workers = workers
+        self.shared = shared
         self._pools: dict[str, dict[str, Pool]] = {}
         self._peers = peers if peers is not None else Peers(None)
         self._peers.handle("control", self._peer_change)
@@ -217,7 +239,7 @@ class Control:
     ) -> None:
         """A plugin's start-up configuration, already validated and built by the host (``policy`` is
         ``delay`` built: the same object serves every route, as a stateful policy of a plugin expects)."""
-        state = PluginState(dict(delay), {}, tuple(faults), 0)
+        state = PluginState(dict(delay), {}, tuple(faults), dict.fromkeys(PARTS, 0))
         self._startup[plugin] = self._state[plugin] = state
         self._policies[plugin] = (policy, {})
         self._routes[plugin] = set(routes)
@@ -237,9 +259,6 @@ class Control:
 
     def state(self, plugin: str) -> PluginState:
         return self._state[plugin]
-
-    def route_names(self, plugin: str) -> set[str]:
-        return self._routes[plugin]
 
     def describe_delay(self, plugin: str) -> dict[str, Any]:
         """``GET .../delay``: the plugin's policy, the per-route ones, and what each route has in force."""
@@ -311,44 +330,76 @@ class Control:
         }
 
     def startup(self, plugin: str) -> PluginState:
-        """The start-up configuration, as a new change (``POST /_simulator/reset``)."""
-        return self._startup[plugin].changed()
+        """The start-up configuration, as a new change of every part (``POST /_simulator/reset``)."""
+        first = self._startup[plugin]
+        fields = {name: getattr(first, name) for names in PARTS.values() for name in names}
+        return first.changed(self._state[plugin].version, **fields)
 
     def apply(self, plugin: str, data: Mapping[str, Any]) -> bool:
-        """Apply a plugin's state (from :meth:`PluginState.as_json`) unless an as new one is in force; True if
-        applied. What another worker sends was validated there; it is checked again (the same code)."""
+        """Apply the parts of a plugin's state (from :meth:`PluginState.as_json`) that are newer than those
+        in force; True if any was. What another worker sends was validated there; it is checked again (the
+        same code), so a malformed one raises ``ValueError`` (or ``KeyError``) and changes nothing."""
         if plugin not in self._state:
             return False
-        version = int(data["version"])
-        if version <= self._state[plugin].version:
+        current = self._state[plugin]
+        given = data.get("versions") or dict.fromkeys(PARTS, int(data["version"]))
+        newer = {part for part in PARTS if int(given.get(part, 0)) > current.versions.get(part, 0)}
+        if not newer:
             return False
         kinds = self._kinds
-        policy = build_policy(data["delay"], kinds)
-        per_route = {str(name): build_policy(spec, kinds) for name, spec in data["routes"].items()}
-        capacity = {}
-        for name, spec in data.get("capacity", {}).items():
-            _, model = parse_capacity(spec)
-            if model is not None:
-                capacity[str(name)] = model
-        state = PluginState(
-            dict(data["delay"]),
-            {str(k): dict(v) for k, v in data["routes"].items()},
-            parse_rules(list(data["faults"]), self._routes[plugin]),
-            version,
-            capacity,
-        )
-        self._state[plugin] = state
-        self._policies[plugin] = (policy, per_route)
-        self._build_pools(plugin)
+        fields: dict[str, Any] = {}
+        policies = self._policies[plugin]
+        if "delay" in newer:
+            previous_policy, previous_routes = policies
+            # A policy whose JSON did not change is kept as it is: a stateful plugin policy keeps counting.
+            policy = previous_policy if data["delay"] == current.delay else build_policy(data["delay"], kinds)
+            per_route = {
+                str(name): previous_routes[name]
+                if current.routes.get(name) == spec and name in previous_routes
+                else build_policy(spec, kinds)
+                for name, spec in data["routes"].items()
+            }
+            fields["delay"] = dict(data["delay"])
+            fields["routes"] = {str(k): dict(v) for k, v in data["routes"].items()}
+            policies = (policy, per_route)
+        if "faults" in newer:
+            fields["faults"] = parse_rules(list(data["faults"]), self._routes[plugin])
+        if "capacity" in newer:
+            capacity = {}
+            for name, spec in data.get("capacity", {}).items():
+                _, model = parse_capacity(spec)
+                if model is not None:
+                    capacity[str(name)] = model
+            fields["capacity"] = capacity
+        versions = {**current.versions, **{part: int(given[part]) for part in newer}}
+        self._state[plugin] = replace(current, **fields, versions=versions)
+        self._policies[plugin] = policies
+        if "capacity" in newer:
+            self._build_pools(plugin, current.capacity)
         for target in self._targets[plugin]:
             self._set(plugin, target)
         return True
 
-    def _build_pools(self, plugin: str) -> None:
-        # New pools for a new model: requests already in an old pool finish there.
+    def _build_pools(self, plugin: str, previous: Mapping[str, Capacity]) -> None:
+        # A model that changed gets a new pool (requests already in the old one finish there); an unchanged
+        # one keeps its pool, with the requests in service and waiting.
+        pools = self._pools.get(plugin, {})
         self._pools[plugin] = {
-            name: model.pool(self._workers) for name, model in self._state[plugin].capacity.items()
+            name: pools[name] if previous.get(name) == model and name in pools else self._share(model)
+            for name, model in self._state[plugin].capacity.items()
         }
+
+    def _share(self, model: Capacity) -> Pool:
+        """This worker's share of a model: the whole simulator's concurrency and queue, split over the
+        workers with the remainder to the first ones (every worker serves at least one at a time)."""
+        index = self._peers.mesh.index if self._peers.mesh is not None else 0
+        workers = self._workers
+
+        def share(total: int) -> int:
+            return total // workers + (1 if index < total % workers else 0)
+
+        rejection = FaultRule("status", 1.0, status=model.status, retry_after=model.retry_after)
+        return Pool(max(1, share(model.concurrency)), share(model.queue), rejection)
 
     def in_force(self, plugin: str) -> dict[str, dict[str, Any]]:
         """Each route's delay in force now, described as ``/_simulator/plugins`` shows policies."""
@@ -391,12 +442,17 @@ class Control:
         again is harmless, a change being a whole state)."""
         data = state.as_json()
         self.apply(plugin, data)
+        if self.shared is not None:
+            await self.shared.publish(plugin, data)  # every other simulator (task), within milliseconds
         answers = await self._peers.ask_all("control", complete=True, plugin=plugin, state=data)
         return 1 + len(answers)
 
     async def sync(self) -> None:
         """At a worker's start: adopt the newest state the others have, so that a replacement worker (after a
-        crash) serves what the others serve rather than the start-up configuration."""
+        crash) serves what the others serve rather than the start-up configuration; with
+        ``SIMULATOR_STATE_URL``, the newest any simulator shared too, and follow their changes."""
+        if self.shared is not None:
+            await self.shared.start(self.apply)
         for answer in await self._peers.ask_all("control_state"):
             for plugin, data in answer.items():
                 try:
@@ -418,7 +474,3 @@ class Control:
         live.faults = for_route(self._state[plugin].faults, target.route)
         pools = self._pools.get(plugin, {})
         live.pool = (pools.get(target.route) or pools.get("*")) if target.delayed else None
-
-
-def _version() -> int:
-    return time.time_ns()

@@ -16,13 +16,15 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from simulator import scenario
 from simulator.control import Control
 from simulator.host import PluginHost
 from simulator.scenario import Conductor
 
 router = APIRouter(prefix="/_simulator", tags=["control"])
 
-# A control body is a delay policy or a list of at most 64 fault rules: far below this.
+# A delay policy, a list of at most 64 fault rules or a capacity model: far below this (a scenario may be
+# as large as a SIMULATOR_SCENARIO file: scenario.MAX_FILE_BYTES).
 MAX_BODY_BYTES = 64 * 1024
 _DISABLED = (
     "control writes are disabled: start the simulator with SIMULATOR_ADMIN_TOKEN=<a secret of 16 or more "
@@ -73,13 +75,13 @@ def _plugin(control: Control, plugin: str) -> str:
     return plugin
 
 
-async def _body(request: Request) -> Any:
-    """The request's JSON body, at most :data:`MAX_BODY_BYTES`; 413 or 422 otherwise."""
+async def _body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
+    """The request's JSON body, at most ``limit`` bytes; 413 or 422 otherwise."""
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
-        if len(data) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"a control body is at most {MAX_BODY_BYTES} bytes")
+        if len(data) > limit:
+            raise HTTPException(413, f"this control body is at most {limit} bytes")
     try:
         return orjson.loads(bytes(data))
     except orjson.JSONDecodeError as exc:
@@ -239,7 +241,7 @@ async def get_scenario(conductor: Conducting) -> dict[str, Any]:
 async def put_scenario(
     request: Request, control: Steering, conductor: Conducting, _: None = Admin
 ) -> dict[str, Any]:
-    given = await _body(request)
+    given = await _body(request, scenario.MAX_FILE_BYTES)
     if isinstance(given, dict) and given.get("phases") == []:
         await conductor.clear()
         return conductor.describe()

@@ -17,6 +17,7 @@ from itertools import pairwise
 from statistics import NormalDist
 from typing import Any, Protocol
 
+MAX_SECONDS = 86_400  # the longest delay any policy may draw or take as a parameter
 _Z99 = NormalDist().inv_cdf(0.99)  # 2.326...: turns a p99/median ratio into a log-normal sigma
 
 
@@ -50,11 +51,21 @@ def _number(params: Mapping[str, Any], key: str, *, positive: bool = False) -> f
     if key not in params:
         raise ValueError(f"missing {key!r}")
     value = params[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key!r} must be a number of seconds, not {_shown(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{key!r} must be a number of seconds, not {value!r}")
     if value < 0 or (positive and value == 0):
-        raise ValueError(f"{key!r} must be {'> 0' if positive else '>= 0'}, not {value!r}")
+        raise ValueError(f"{key!r} must be {'> 0' if positive else '>= 0'}, not {_shown(value)}")
+    if value > MAX_SECONDS:
+        # A timer cannot wait for ever, and no test needs an answer after a day.
+        raise ValueError(f"{key!r} must be at most {MAX_SECONDS:,} seconds (a day), not {_shown(value)}")
     return float(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _only(params: Mapping[str, Any], allowed: set[str]) -> None:
@@ -105,7 +116,8 @@ class LogNormal:
         return math.log(self.p99 / self.median) / _Z99
 
     def sample(self, rng: random.Random) -> float:
-        return rng.lognormvariate(math.log(self.median), self.sigma)
+        # Its tail is unbounded: a draw past a day (possible with an extreme p99) waits a day.
+        return min(rng.lognormvariate(math.log(self.median), self.sigma), MAX_SECONDS)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> LogNormal:

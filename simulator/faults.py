@@ -46,7 +46,6 @@ ErrorResponse = Callable[[int, str], Response]
 
 Kind = Literal["status", "reset", "close", "hang", "slow_body", "truncate"]
 KINDS: Final[tuple[Kind, ...]] = ("status", "reset", "close", "hang", "slow_body", "truncate")
-CONNECTION_KINDS: Final = frozenset({"reset", "close", "hang", "slow_body", "truncate"})
 MAX_SECONDS: Final = 600.0
 MAX_RULES: Final = 64
 SLOW_PIECES: Final = 20
@@ -238,10 +237,13 @@ async def partial_answer(
             await _disconnected(receive)
         return
     pieces = max(1, min(SLOW_PIECES, len(data)))
-    size = -(-len(data) // pieces)
+    size = max(1, -(-len(data) // pieces))
     step = rule.seconds / pieces
+    transport = connection() if connection is not None else None
     for offset in range(0, len(data), size):
         await sleep(step)
+        if transport is not None and transport.is_closing():
+            return  # the client gave up: stop dribbling (uvicorn's send would drop the bytes silently)
         await send({"type": "http.response.body", "body": data[offset : offset + size], "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 

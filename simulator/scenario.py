@@ -173,11 +173,13 @@ class Conductor:
             "phases": [{"at": p.at, "name": p.name, "entered": None} for p in phases],
             "phase": None,
             "raw": raw,
-            "version": time.time_ns(),
+            "id": self._next_id(),
+            "version": 0,
         }
-        # The first phase (at 0, usually) is entered at once; the others learn of the scenario then.
         self._task = asyncio.create_task(self._conduct(phases, begun))
-        await asyncio.sleep(0)
+        # Every worker learns of it now: one that conducted another scenario stops (a worker that does not
+        # answer makes this a 503; the timeline runs here regardless, and asking again restarts it).
+        await self._tell(complete=True)
         return self.status
 
     async def stop(self) -> None:
@@ -188,16 +190,28 @@ class Conductor:
             self._task = None
 
     async def clear(self) -> None:
-        """No scenario (``PUT`` with no phases, or ``POST /_simulator/reset``), in every worker."""
+        """No scenario (``PUT`` with no phases, or ``POST /_simulator/reset``), in every worker (a worker that
+        does not answer makes it a 503: it might go on conducting)."""
         await self.stop()
-        self.status = {"name": None, "phases": [], "phase": None, "started": None, "version": time.time_ns()}
-        await self._tell()
+        self.status = {
+            "name": None,
+            "phases": [],
+            "phase": None,
+            "started": None,
+            "id": self._next_id(),
+            "version": 0,
+        }
+        await self._tell(complete=True)
+
+    def _next_id(self) -> int:
+        # Scenarios are ordered by this id (a clock stepped back must not revive an older one).
+        return max(time.time_ns(), int((self.status or {}).get("id", 0)) + 1)
 
     async def sync(self) -> None:
         """At a worker's start: adopt the newest scenario the others know; conduct it if its conductor was
         this worker's index (a replacement), from the phase due now."""
         for answer in await self._peers.ask_all("scenario_state"):
-            if answer and (self.status is None or answer["version"] > self.status["version"]):
+            if answer and (self.status is None or _order(answer) > _order(self.status)):
                 self.status = answer
         mesh = self._peers.mesh
         status = self.status
@@ -210,10 +224,7 @@ class Conductor:
     async def _conduct(self, phases: tuple[Phase, ...], started: float, *, resumed: bool = False) -> None:
         for phase in phases:
             await asyncio.sleep(max(0.0, started + phase.at - time.time()))
-            try:
-                await self._enter(phase)
-            except Exception:  # a worker that did not take a change: say so, keep time
-                log.exception("scenario phase %r: a change did not reach every worker", phase.name)
+            await self._enter(phase)
 
     async def _enter(self, phase: Phase) -> None:
         control = self._control
@@ -224,25 +235,37 @@ class Conductor:
             state: PluginState = control.startup(plugin) if phase.reset else control.state(plugin)
             if change is not None:
                 state = _with(control, plugin, state, change)
-            await control.change(plugin, state)
+            try:
+                await control.change(plugin, state)
+            except Exception as exc:  # a worker that did not take it: the others have it; keep time
+                log.warning(
+                    "scenario phase %r: plugin %s's change did not reach every worker: %s",
+                    phase.name,
+                    plugin,
+                    exc,
+                )
         assert self.status is not None
         index = next(i for i, p in enumerate(self.status["phases"]) if p["at"] == phase.at)
         self.status["phase"] = index
         self.status["phases"][index]["entered"] = time.time()
-        self.status["version"] = time.time_ns()
+        self.status["version"] += 1
         log.info("scenario %s: phase %r", self.status["name"], phase.name)
-        await self._tell()
+        try:
+            await self._tell()
+        except Exception as exc:
+            log.warning("scenario phase %r: not every worker was told: %s", phase.name, exc)
 
-    async def _tell(self) -> None:
+    async def _tell(self, *, complete: bool = False) -> None:
         assert self.status is not None
         mesh = self._peers.mesh
         self.status["conductor"] = mesh.index if mesh is not None else 0
-        await self._peers.ask_all("scenario", status=self.status)
+        await self._peers.ask_all("scenario", complete=complete, status=self.status)
 
     async def _peer_status(self, request: Mapping[str, Any]) -> Any:
         status = request["status"]
-        if self.status is None or status["version"] >= self.status["version"]:
-            await self.stop()  # another worker conducts now
+        if self.status is None or _order(status) >= _order(self.status):
+            if self.status is None or status.get("id") != self.status.get("id"):
+                await self.stop()  # another scenario (or none) now: whoever conducted here stops
             self.status = dict(status)
         return True
 
@@ -259,6 +282,11 @@ class Conductor:
             "started": started,
             "elapsed": round(time.time() - started, 3) if started else None,
         }
+
+
+def _order(status: Mapping[str, Any]) -> tuple[int, int]:
+    """Which of two statuses is newer: the later scenario, then the later phase of it."""
+    return int(status.get("id", 0)), int(status.get("version", 0))
 
 
 def _with(control: Control, plugin: str, state: PluginState, change: Mapping[str, Any]) -> PluginState:

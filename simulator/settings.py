@@ -120,6 +120,18 @@ class CoreSettings(_FromEnvironment):
     admin_token: SecretStr | None = Field(None, min_length=16, max_length=512)
     # A scenario timeline (JSON or YAML file) started with the simulator.
     scenario: str | None = Field(None, min_length=1, max_length=4096)
+    # Redis or Valkey shared by several simulators (tasks): control changes reach all of them.
+    state_url: str | None = Field(None, max_length=2048)
+
+    @field_validator("state_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+            raise ValueError("must be a redis://, rediss:// (TLS) or unix:// URL")
+        return value
 
     @field_validator("plugins", mode="before")
     @classmethod

@@ -284,7 +284,7 @@ class SimulatorContainer(DockerContainer):
         self._control("PUT", f"/_simulator/plugins/{plugin}/faults", [dict(rule) for rule in rules])
 
     def reset(self) -> None:
-        """Every plugin's delay and faults back to their start-up configuration."""
+        """Every plugin's delay, faults and capacity back to their start-up configuration; no scenario."""
         self._control("POST", "/_simulator/reset", None)
 
     def _control(self, method: str, path: str, body: Any) -> None:

@@ -283,3 +283,39 @@ async def test_capacity_models_are_validated_and_shown() -> None:
         removed = await client.put(url, json={"concurrency": None}, headers=ADMIN)
         assert removed.json()["capacity"] == {}
         assert removed.json()["in_force"] == {}
+
+
+async def test_changes_of_different_parts_made_at_once_both_stand() -> None:
+    # Two workers take a faults PUT and a delay PUT at the same moment: each hands the other its whole
+    # state, built on the old one; the parts are versioned apart, so neither undoes the other.
+    async with AsyncSimulatorClient(ELIGIBILITY) as client:
+        control = client.app.control
+        base = control.state("eligibility")
+        faults = control.with_faults("eligibility", [{"kind": "reset", "probability": 0.1}], base).as_json()
+        delay = control.with_delay("eligibility", {"policy": "fixed", "seconds": 0.5}, base).as_json()
+        assert control.apply("eligibility", faults)
+        assert control.apply("eligibility", delay)
+        state = control.state("eligibility")
+        assert state.delay == {"policy": "fixed", "seconds": 0.5}
+        assert [rule.kind for rule in state.faults] == ["reset"]
+        assert not control.apply("eligibility", faults)  # the same again: nothing newer
+        # A stale change of one part (older than the one in force) is ignored.
+        stale = {**delay, "delay": {"policy": "fixed", "seconds": 9}, "versions": base.versions}
+        assert not control.apply("eligibility", stale)
+        assert control.state("eligibility").delay == {"policy": "fixed", "seconds": 0.5}
+        # Versions only grow, even if the clock were to step back.
+        assert control.startup("eligibility").version > control.state("eligibility").version
+
+
+async def test_a_capacity_pool_survives_changes_of_other_parts() -> None:
+    async with AsyncSimulatorClient(ELIGIBILITY, env={"SIMULATOR_ADMIN_TOKEN": TOKEN}) as client:
+        url = "/_simulator/plugins/eligibility"
+        await client.put(f"{url}/capacity", json={"concurrency": 2, "queue": 3}, headers=ADMIN)
+        (endpoint, _) = client.app.routes.match(PATIENT)  # type: ignore[misc]
+        pool = next(iter(endpoint.values())).live.pool
+        assert pool is not None
+        await client.put(f"{url}/faults", json=[{"kind": "close", "probability": 0.1}], headers=ADMIN)
+        await client.put(f"{url}/delay", json={"policy": "fixed", "seconds": 0.01}, headers=ADMIN)
+        assert next(iter(endpoint.values())).live.pool is pool  # the same pool, with its queue
+        await client.put(f"{url}/capacity", json={"concurrency": 4, "queue": 3}, headers=ADMIN)
+        assert next(iter(endpoint.values())).live.pool is not pool

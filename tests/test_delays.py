@@ -102,3 +102,10 @@ def test_lognormal_sigma_comes_from_the_p99_ratio() -> None:
     assert isinstance(Fixed.from_params({"seconds": 1}), Fixed)
     assert isinstance(Uniform.from_params({"min": 0, "max": 1}), Uniform)
     assert isinstance(Percentiles.from_params({"p50": 1}), Percentiles)
+
+
+@pytest.mark.parametrize("seconds", [86_400.5, 1e306, 10**400])
+def test_a_delay_is_at_most_a_day(seconds: float) -> None:
+    # A timer cannot wait for ever (1e306 s overflowed every request); a 400-digit number is not a float.
+    with pytest.raises(ValueError, match="at most 86,400 seconds"):
+        build_policy({"policy": "fixed", "seconds": seconds}, {k.name: k for k in BUILTIN_KINDS})

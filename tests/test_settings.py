@@ -88,6 +88,10 @@ def test_bad_plugin_values_name_the_variable(var: str, value: str, expected: str
         ("SIMULATOR_WORKERS", "0"),
         ("SIMULATOR_LOG_FORMAT", "xml"),
         ("SIMULATOR_PLUGINS", "Health!"),
+        ("SIMULATOR_STATE_URL", "http://redis:6379"),
+        ("SIMULATOR_STATE_URL", "redis"),
+        ("SIMULATOR_ADMIN_TOKEN", "short"),
+        ("SIMULATOR_SCENARIO", ""),
     ],
 )
 def test_bad_core_values_name_the_variable(var: str, value: str) -> None:

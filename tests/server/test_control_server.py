@@ -216,7 +216,7 @@ def test_simulator_ctl_steers_a_running_server(serve: Serve) -> None:
     assert bad.returncode == 1
     assert "422 invalid faults: rule 0: 'kind' must be one of" in bad.stderr
     not_json = ctl(base, "set-delay", "eligibility", "{nope")
-    assert not_json.returncode == 2
+    assert not_json.returncode == 1
     assert "is not JSON" in not_json.stderr
     gone = ctl("http://127.0.0.1:9", "get-delay", "eligibility")
     assert gone.returncode == 2
@@ -369,8 +369,10 @@ def test_a_scenario_file_switches_its_phases_on_time_in_every_worker(serve: Serv
     late = {p["name"]: p["entered"] - started - p["at"] for p in scenario["phases"]}
     print(f"\nphases entered late by (s): {late}; first seen in the metrics at (s after the start): {seen}")
     assert all(0 <= lateness <= 0.1 for lateness in late.values()), late
-    # Each was visible in the metrics soon after (a scrape here takes tens of milliseconds).
-    for phase in scenario["phases"]:
+    # Each was visible in the metrics soon after (a scrape takes tens of milliseconds; the first phase was
+    # in force before this test began to look).
+    assert "normal" in seen
+    for phase in scenario["phases"][1:]:
         assert 0 <= seen[phase["name"]] - phase["at"] <= 0.3, seen
 
 
