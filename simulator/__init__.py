@@ -22,6 +22,7 @@ from simulator.http import (
 from simulator.records import PluginContext, Service
 from simulator.routing import Parameter, ParameterProblem, Route, Router
 from simulator.settings import BaseUrl, CommaSet, CoreSettings, PluginSettings, SettingsConfigDict
+from simulator.shared import SharedState
 from simulator.stores import ExpiringSet
 from simulator.targets import HttpTarget, TargetOption, TargetRequest, Targets
 
@@ -54,6 +55,7 @@ __all__ = [
     "Router",
     "Service",
     "SettingsConfigDict",
+    "SharedState",
     "StartupError",
     "TargetOption",
     "TargetRequest",

@@ -339,6 +339,8 @@ def _admin_app(
             await conductor.stop()
             if control.shared is not None:
                 await control.shared.stop()
+            for state in host.shared_states:
+                await state.close()
             await observer.stop()
 
     app = FastAPI(

@@ -25,6 +25,7 @@ from simulator.metrics import Metrics
 from simulator.records import PluginContext, Service, frozen
 from simulator.routing import Route
 from simulator.settings import CoreSettings, PluginSettings, env_name, load_settings
+from simulator.shared import SharedState
 from simulator.targets import HttpTarget, TargetRequest, Targets
 
 R = TypeVar("R")
@@ -291,12 +292,15 @@ class PluginHost:
             kinds.update((k.name, k) for k in records)
 
         rngs = {name: self._rng(name) for name in names}
+        url = self.core.state_url
+        states = {name: SharedState(url, self.core.service_name, name) if url else None for name in names}
+        self.shared_states = [state for state in states.values() if state is not None]
         services: dict[str, Service] = {}
         service_owners: dict[str, str] = {}
         own_services: dict[str, tuple[Service, ...]] = {}
         for name in names:
             context = PluginContext(
-                name, self.core, rngs[name], frozen(services), self.metrics.for_plugin(name)
+                name, self.core, rngs[name], frozen(services), self.metrics.for_plugin(name), states[name]
             )
             own_services[name] = _prefixed(
                 name, "service", self.services(name, settings[name], context), service_owners
@@ -309,7 +313,7 @@ class PluginHost:
         plugins: dict[str, Plugin] = {}
         for name in names:
             context = PluginContext(
-                name, self.core, rngs[name], frozen(services), self.metrics.for_plugin(name)
+                name, self.core, rngs[name], frozen(services), self.metrics.for_plugin(name), states[name]
             )
             routes = [
                 self._claim_route(name, route, route_owners, route_names)

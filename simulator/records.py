@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from simulator.errors import StartupError
 from simulator.metrics import PluginMetrics
 from simulator.settings import CoreSettings
+from simulator.shared import SharedState
 
 T = TypeVar("T")
 
@@ -45,6 +46,8 @@ class PluginContext:
             before any plugin's routes, so route and target hooks see them all.
         metrics: the plugin's own counters, gauges and store sizes, summed over the workers and shown at
             ``/_simulator/metrics`` (``context.metrics.store("jti", replay_cache)``).
+        state: with ``SIMULATOR_STATE_URL``, what the plugin shares with every other simulator (atomic
+            claims and windowed counts in Redis: :class:`~simulator.shared.SharedState`); ``None`` without.
     """
 
     name: str
@@ -52,6 +55,7 @@ class PluginContext:
     rng: random.Random
     services: Mapping[str, Service]
     metrics: PluginMetrics
+    state: SharedState | None = None
 
     def service(self, name: str, kind: Callable[..., T]) -> T:
         """The service registered as ``name``, checked to be a ``kind``.

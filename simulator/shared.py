@@ -1,4 +1,5 @@
-"""``SIMULATOR_STATE_URL``: runtime control changes shared by every simulator (task) through Redis or Valkey.
+"""``SIMULATOR_STATE_URL``: what several simulators (tasks) share through Redis or Valkey: runtime control
+changes (:class:`SharedControl`) and plugins' replay caches and quotas (:class:`SharedState`).
 
 Each worker keeps one connection for commands and one subscribed to the change channel. A change (a
 plugin's whole state, ``simulator/control.py``) is written to a hash, so that a worker that starts later
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -129,3 +132,79 @@ def _shown(url: str) -> str:
     if "@" in rest:
         rest = "***@" + rest.split("@", 1)[1]
     return scheme + sep + rest
+
+
+class SharedState:
+    """What plugins share between simulators with ``SIMULATOR_STATE_URL``: ``context.state`` in their hooks
+    (``None`` without it). Two atomic operations, enough for replay caches and quotas; keys are hashed, so an
+    entry weighs the same whatever the client sent (a 700 KB ``jti`` is 64 hex characters here).
+
+    Each call is one round trip to Redis. When Redis cannot answer within :data:`TIMEOUT_SECONDS`, a call
+    returns ``None`` and the plugin falls back to its own per-worker state (it says so once in the log).
+    """
+
+    def __init__(self, url: str, namespace: str, plugin: str) -> None:
+        self._url = url
+        self._prefix = f"api-simulator:{namespace}:{plugin}:"
+        self._client: Any = None
+        self._warned = False
+
+    def _key(self, name: str, key: str) -> str:
+        return self._prefix + name + ":" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def _redis(self) -> Any:
+        if self._client is None:
+            import redis.asyncio as redis
+
+            self._client = redis.from_url(
+                self._url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
+            )
+        return self._client
+
+    async def claim(self, name: str, key: str, ttl: float) -> bool | None:
+        """Record ``key`` in the set ``name`` for ``ttl`` seconds: True if no simulator had it, False if one
+        had, None if Redis did not answer."""
+        try:
+            done = await self._redis().set(self._key(name, key), b"1", nx=True, px=max(1, int(ttl * 1000)))
+        except Exception as exc:
+            self._unreachable(exc)
+            return None
+        self._warned = False
+        return bool(done)
+
+    async def contains(self, name: str, key: str) -> bool | None:
+        try:
+            found = await self._redis().exists(self._key(name, key))
+        except Exception as exc:
+            self._unreachable(exc)
+            return None
+        return bool(found)
+
+    async def count(self, name: str, key: str, window: float) -> tuple[int, float] | None:
+        """Count one event in ``key``'s window of ``window`` seconds (the window starts at its first event,
+        in any simulator): ``(events so far, the window's end in epoch seconds)``, or None."""
+        try:
+            async with self._redis().pipeline(transaction=True) as pipe:
+                full = self._key(name, key)
+                pipe.set(full, 0, nx=True, px=max(1, int(window * 1000)))
+                pipe.incr(full)
+                pipe.pttl(full)
+                _, events, left_ms = await pipe.execute()
+        except Exception as exc:
+            self._unreachable(exc)
+            return None
+        return int(events), time.time() + max(int(left_ms), 0) / 1000
+
+    def _unreachable(self, exc: Exception) -> None:
+        if not self._warned:
+            log.warning(
+                "SIMULATOR_STATE_URL: %s did not answer (%s): plugin state is per worker until it does",
+                _shown(self._url),
+                exc,
+            )
+            self._warned = True
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -33,7 +33,9 @@ def simulator_register_services(settings: ApimSettings) -> Iterable[Service]:
 @hookimpl
 def simulator_register_routes(settings: ApimSettings, context: PluginContext) -> Router:
     store = context.service(f"{context.name}.tokens", TokenStore)
-    endpoint = TokenEndpoint(settings, store, providers=context.services_of(IdTokenIssuer))
+    endpoint = TokenEndpoint(
+        settings, store, providers=context.services_of(IdTokenIssuer), shared=context.state
+    )
     context.metrics.store("tokens", store)
     context.metrics.store("jti", endpoint.replays)
     return router(settings, endpoint)

@@ -14,10 +14,10 @@ import orjson
 
 from plugins.apim_oauth import validation as v
 from plugins.apim_oauth.jwks import JwksUnavailable, KeySource
-from plugins.apim_oauth.ratelimit import RateLimiter
+from plugins.apim_oauth.ratelimit import WINDOW_SECONDS, RateLimiter
 from plugins.apim_oauth.settings import ApimSettings
 from plugins.apim_oauth.tokens import TokenStore, new_token
-from simulator import ExpiringSet, Params, Request, RequestBodyTooLarge, Response, Router
+from simulator import ExpiringSet, Params, Request, RequestBodyTooLarge, Response, Router, SharedState
 
 # The platform's default lifetime (KVM cis2.access_token_expiry_ms); Apigee reports whole seconds left.
 ACCESS_TOKEN_MS: Final = 600_000
@@ -51,6 +51,7 @@ class TokenEndpoint:
         *,
         providers: Sequence[IdTokenIssuer] = (),
         clock: Callable[[], float] = time.time,
+        shared: SharedState | None = None,
     ) -> None:
         self._mode = settings.validation
         self._strict = settings.validation == "strict"
@@ -64,6 +65,9 @@ class TokenEndpoint:
         )
         limit = settings.rate_limit_per_minute
         self._limiter = RateLimiter(limit) if limit else None
+        # With SIMULATOR_STATE_URL: jtis and quota windows shared by every worker of every simulator.
+        self._shared = shared
+        self._jti_ttl = settings.jti_ttl_seconds
         self._keys = self._key_source(settings, settings.jwks)
         self._id_token_keys = self._key_source(settings, settings.id_token_jwks)
         # Identity providers of this simulator (NHS login): their ID tokens verify with their own keys, and
@@ -137,17 +141,35 @@ class TokenEndpoint:
         sub = claims["sub"]
         app = sub if isinstance(sub, str) else orjson.dumps(sub).decode()
         seen_key = f"{len(app)}:{app}{claims['jti']}"  # length-prefixed: no two (app, jti) pairs collide
-        if seen_key in self.replays:
-            return v.JTI_REUSED
-        if claims["exp"] - now > v.MAX_EXP_AHEAD_SECONDS:
-            return v.EXP_TOO_FAR
-        # Recorded before the key, quota and signature checks, as on the platform: a later failure uses it up.
-        self.replays.add(seen_key)
+        too_far = claims["exp"] - now > v.MAX_EXP_AHEAD_SECONDS
+        shared = self._shared
+        if shared is not None:
+            # One atomic claim answers "seen anywhere?" and records it; a jti whose exp is too far ahead is
+            # refused without being recorded, as below.
+            if too_far:
+                seen = await shared.contains("jti", seen_key)
+            else:
+                fresh = await shared.claim("jti", seen_key, self._jti_ttl)
+                seen = None if fresh is None else not fresh
+            if seen is None:  # Redis did not answer: this worker's own cache decides
+                shared = None
+            elif seen:
+                return v.JTI_REUSED
+            elif too_far:
+                return v.EXP_TOO_FAR
+        if shared is None:
+            if seen_key in self.replays:
+                return v.JTI_REUSED
+            if too_far:
+                return v.EXP_TOO_FAR
+            # Recorded before the key, quota and signature checks, as on the platform: a later failure
+            # uses it up.
+            self.replays.add(seen_key)
 
         if self._strict and app not in self._api_keys:
             return v.UNKNOWN_API_KEY
         if self._limiter is not None:
-            resets_at = self._limiter.hit(app)
+            resets_at = await self._quota(app)
             if resets_at is not None:
                 return self._quota_exceeded(app, resets_at)
         if self._strict:
@@ -238,6 +260,17 @@ class TokenEndpoint:
         return Response(
             200, body, ((b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()))
         )
+
+    async def _quota(self, app: str) -> int | None:
+        """Count a request against the app's quota: None while under it, else the window's end (epoch ms);
+        shared by every simulator with SIMULATOR_STATE_URL, else this worker's own count."""
+        assert self._limiter is not None
+        if self._shared is not None:
+            counted = await self._shared.count("quota", app, WINDOW_SECONDS)
+            if counted is not None:
+                events, ends = counted
+                return int(ends * 1000) if events > self._limiter.limit else None
+        return self._limiter.hit(app)
 
     def _quota_exceeded(self, app: str, resets_at_ms: int) -> Response:
         limit = self._limiter.limit if self._limiter is not None else 0

@@ -1,5 +1,6 @@
 """``SIMULATOR_STATE_URL``: two simulators ("tasks"), two workers each, sharing one real ``redis-server`` on
-loopback: a control change posted to one is in force in all four processes within a second.
+loopback: a control change posted to one is in force in all four processes within a second, a ``jti`` used
+on one is refused on the other, and a quota of N per minute admits N in total.
 
 Needs ``redis-server`` (Debian's package); without it the test skips, unless ``TEST_REQUIRE_REDIS=1`` (CI).
 """
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.plugins.apim_oauth.apim_support import assertion, cc_form
 
 pytestmark = pytest.mark.server
 Serve = Callable[..., str]
@@ -104,3 +106,46 @@ def test_a_change_through_one_task_is_in_force_in_every_worker_of_both(serve: Se
     assert (
         httpx.get(f"{late}/_simulator/plugins/eligibility/delay").json()["in_force"][route]["seconds"] == 0.01
     )
+
+
+def apim_env(redis_url: str, **more: str) -> dict[str, str]:
+    return {
+        "SIMULATOR_WORKERS": "2",
+        "SIMULATOR_PLUGINS": "apim_oauth",
+        "SIMULATOR_STATE_URL": redis_url,
+        **more,
+    }
+
+
+def test_a_jti_used_on_one_simulator_is_refused_on_the_other(serve: Serve, redis_url: str) -> None:
+    first, second = serve(apim_env(redis_url)), serve(apim_env(redis_url))
+    jwt = assertion(jti="shared-once")
+    assert httpx.post(f"{first}/oauth2/token", data=cc_form(client_assertion=jwt)).status_code == 200
+    for base in (second, first, second):  # new connections: every worker of both
+        again = httpx.post(f"{base}/oauth2/token", data=cc_form(client_assertion=jwt))
+        assert again.status_code == 400, again.text
+        assert again.json()["error_description"] == "Non-unique 'jti' claim in client_assertion JWT"
+    # A jti whose exp is too far ahead is refused for that, and not recorded (as without Redis).
+    far = assertion(jti="far", exp=int(time.time()) + 3600)
+    assert (
+        "more than 5 minutes in future"
+        in httpx.post(f"{first}/oauth2/token", data=cc_form(client_assertion=far)).text
+    )
+    assert (
+        "more than 5 minutes in future"
+        in httpx.post(f"{second}/oauth2/token", data=cc_form(client_assertion=far)).text
+    )
+
+
+def test_a_quota_of_n_per_minute_admits_n_across_every_worker_of_both(serve: Serve, redis_url: str) -> None:
+    quota = 12
+    env = apim_env(redis_url, APIM_RATE_LIMIT_PER_MINUTE=str(quota))
+    bases = [serve(env), serve(env)]
+    statuses = [
+        httpx.post(f"{bases[i % 2]}/oauth2/token", data=cc_form()).status_code for i in range(3 * quota)
+    ]
+    assert statuses.count(200) == quota, statuses
+    assert statuses.count(429) == 2 * quota
+    refused = httpx.post(f"{bases[1]}/oauth2/token", data=cc_form())
+    assert refused.json()["policy"] == "quota"
+    assert refused.json()["ratelimiting_expiry_time_ms"] > time.time() * 1000
