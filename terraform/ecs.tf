@@ -19,12 +19,18 @@ locals {
       SIMULATOR_CLOUDWATCH_NAMESPACE = var.metrics_namespace
       SIMULATOR_SERVICE_NAME         = var.name
     },
+    # The shared state (shared_state.tf), when there is one.
+    var.shared_state ? { SIMULATOR_STATE_URL = local.shared_state_url } : {},
     var.environment,
   )
 
   # The NHS login signing key, injected by ECS from Secrets Manager at task start: the task definition
   # holds only the secret's ARN. Every task reads the same secret, so every task signs with the same key.
-  container_secrets = var.login_private_key_secret_arn == null ? {} : { LOGIN_PRIVATE_KEY = var.login_private_key_secret_arn }
+  # SIMULATOR_ADMIN_TOKEN (control writes) comes the same way, from admin_token_secret_arn.
+  container_secrets = merge(
+    var.login_private_key_secret_arn == null ? {} : { LOGIN_PRIVATE_KEY = var.login_private_key_secret_arn },
+    var.admin_token_secret_arn == null ? {} : { SIMULATOR_ADMIN_TOKEN = var.admin_token_secret_arn },
+  )
 }
 
 data "aws_caller_identity" "current" {}
@@ -110,6 +116,22 @@ resource "aws_iam_role_policy" "read_login_key" {
       Effect   = "Allow"
       Action   = "secretsmanager:GetSecretValue"
       Resource = var.login_private_key_secret_arn
+    }]
+  })
+}
+
+# Likewise for the admin token's secret (SIMULATOR_ADMIN_TOKEN), when one is set.
+resource "aws_iam_role_policy" "read_admin_token" {
+  count = var.admin_token_secret_arn == null ? 0 : 1
+  name  = "read-simulator-admin-token"
+  role  = aws_iam_role.execution.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "ReadAdminToken"
+      Effect   = "Allow"
+      Action   = "secretsmanager:GetSecretValue"
+      Resource = var.admin_token_secret_arn
     }]
   })
 }

@@ -5,10 +5,11 @@ locals {
   azs = coalesce(var.availability_zones, ["${var.aws_region}a", "${var.aws_region}b"])
 
   # Interface endpoints the tasks need to start: pull the image (ecr.api, ecr.dkr), ship logs and, when the
-  # NHS login signing key lives in Secrets Manager, fetch it (ECS reads it before the container starts).
+  # NHS login signing key or the admin token lives in Secrets Manager, fetch it (ECS reads it before the
+  # container starts).
   interface_endpoints = toset(concat(
     ["ecr.api", "ecr.dkr", "logs"],
-    var.login_private_key_secret_arn == null ? [] : ["secretsmanager"],
+    var.login_private_key_secret_arn == null && var.admin_token_secret_arn == null ? [] : ["secretsmanager"],
   ))
 }
 

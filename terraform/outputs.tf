@@ -56,3 +56,8 @@ output "alb_access_logs_bucket" {
   description = "S3 bucket of the ALB access logs (under alb/AWSLogs/); null when alb_access_logs is false."
   value       = var.alb_access_logs ? aws_s3_bucket.alb_logs[0].bucket : null
 }
+
+output "shared_state_url" {
+  description = "SIMULATOR_STATE_URL of every task (the shared Valkey), or null without var.shared_state."
+  value       = local.shared_state_url
+}

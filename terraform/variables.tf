@@ -74,6 +74,10 @@ variable "environment" {
     error_message = "Do not put the NHS login signing key in environment (it would be plain text in the task definition): store it in Secrets Manager and set login_private_key_secret_arn."
   }
   validation {
+    condition     = !contains(keys(var.environment), "SIMULATOR_ADMIN_TOKEN")
+    error_message = "Do not put SIMULATOR_ADMIN_TOKEN in environment (it would be plain text in the task definition): store it in Secrets Manager and set admin_token_secret_arn."
+  }
+  validation {
     condition     = var.login_private_key_secret_arn == null || !contains(keys(var.environment), "LOGIN_PRIVATE_KEY")
     error_message = "LOGIN_PRIVATE_KEY comes from login_private_key_secret_arn; remove it from environment."
   }
@@ -257,4 +261,27 @@ variable "tags" {
   description = "Extra tags on every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "admin_token_secret_arn" {
+  description = "ARN of a Secrets Manager secret holding SIMULATOR_ADMIN_TOKEN (16 to 512 characters), which enables the control API's writes (docs/control.md); null leaves them off. ECS injects it into every task: the task definition holds only the ARN."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.admin_token_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:", var.admin_token_secret_arn))
+    error_message = "admin_token_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
+variable "shared_state" {
+  description = "Create an ElastiCache for Valkey in the private subnets and pass it to every task as SIMULATOR_STATE_URL: control changes reach every task, and apim_oauth's jtis and quotas are counted once for the service."
+  type        = bool
+  default     = false
+}
+
+variable "shared_state_node_type" {
+  description = "Node type of the shared state's single Valkey node."
+  type        = string
+  default     = "cache.t4g.micro"
 }

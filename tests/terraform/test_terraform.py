@@ -266,6 +266,9 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
         moto_url, "secretsmanager", "create_secret", Name="fake-api/nhs-login-key", SecretString=key_pem
     )
     secret_arn = secret["ARN"]
+    token_arn = aws_call(
+        moto_url, "secretsmanager", "create_secret", Name="fake-api/admin-token", SecretString="t" * 32
+    )["ARN"]
 
     variables = [
         "-var",
@@ -277,6 +280,10 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
         # The optional S3 bucket for the ALB's access logs, so that path is exercised too.
         "-var",
         "alb_access_logs=true",
+        # The admin token's secret, so that path is too. (shared_state is tested with the mocked provider
+        # only: moto creates a replication group without its member clusters, which the provider reads.)
+        "-var",
+        f"admin_token_secret_arn={token_arn}",
     ]
 
     proc = run([*tf, "plan", "-no-color", "-out=emulator.tfplan", *variables], env, 300)
@@ -293,6 +300,7 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
         "aws_s3_bucket.alb_logs[0]",
         "aws_s3_bucket_policy.alb_logs[0]",
         "aws_cloudwatch_dashboard.this",
+        "aws_iam_role_policy.read_admin_token[0]",
     } <= planned
 
     proc = run([*tf, "apply", "-no-color", "emulator.tfplan"], env, 600)
@@ -392,8 +400,13 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
     # What ECS registered: the key by reference, the issuer on the ALB's URL, no key in plain text.
     task_definition = aws_call(moto_url, "ecs", "describe_task_definition", taskDefinition="fake-api")
     (container,) = task_definition["taskDefinition"]["containerDefinitions"]
-    assert container["secrets"] == [{"name": "LOGIN_PRIVATE_KEY", "valueFrom": secret_arn}], container
+    assert container["secrets"] == [
+        {"name": "LOGIN_PRIVATE_KEY", "valueFrom": secret_arn},
+        {"name": "SIMULATOR_ADMIN_TOKEN", "valueFrom": token_arn},
+    ], container
     environment = {e["name"]: e["value"] for e in container["environment"]}
+    assert "SIMULATOR_ADMIN_TOKEN" not in environment, environment
+    assert outputs.get("shared_state_url") is None, outputs  # a null output is left out
     assert "LOGIN_PRIVATE_KEY" not in environment, environment
     assert environment["LOGIN_ROOT_URL"] == outputs["application_url"], environment
     assert key_marker not in json.dumps(task_definition)
