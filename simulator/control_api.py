@@ -11,14 +11,15 @@ and asking again is harmless.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from simulator import scenario
-from simulator.control import Control
-from simulator.host import PluginHost
+from simulator.control import Control, PluginState
+from simulator.introspection import get_host
 from simulator.scenario import Conductor
 
 router = APIRouter(prefix="/_simulator", tags=["control"])
@@ -35,11 +36,6 @@ _DISABLED = (
 def get_control(request: Request) -> Control:
     control: Control = request.app.state.control
     return control
-
-
-def get_host(request: Request) -> PluginHost:
-    host: PluginHost = request.app.state.host
-    return host
 
 
 Steering = Annotated[Control, Depends(get_control)]
@@ -86,6 +82,16 @@ async def _body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
         return orjson.loads(bytes(data))
     except orjson.JSONDecodeError as exc:
         raise HTTPException(422, f"the body is not JSON: {exc}") from None
+
+
+async def _change(control: Control, plugin: str, what: str, make: Callable[[], PluginState]) -> int:
+    """Make a plugin's new state (422 with the reason when the body is not valid) and put it in force in
+    every worker; how many have it."""
+    try:
+        state = make()
+    except ValueError as exc:
+        raise HTTPException(422, f"invalid {what}: {exc}") from None
+    return await control.change(plugin, state)
 
 
 def _faults(control: Control, plugin: str) -> dict[str, Any]:
@@ -140,11 +146,7 @@ async def put_delay(plugin: str, request: Request, control: Steering, _: None = 
     given = await _body(request)
     if not isinstance(given, dict):
         raise HTTPException(422, 'the body is a JSON object such as {"policy": "fixed", "seconds": 2}')
-    try:
-        state = control.with_delay(plugin, given)
-    except ValueError as exc:
-        raise HTTPException(422, f"invalid delay: {exc}") from None
-    workers = await control.change(plugin, state)
+    workers = await _change(control, plugin, "delay", lambda: control.with_delay(plugin, given))
     return {"plugin": plugin, **control.describe_delay(plugin), "workers": workers}
 
 
@@ -163,11 +165,7 @@ async def get_faults(plugin: str, control: Steering) -> dict[str, Any]:
 async def put_faults(plugin: str, request: Request, control: Steering, _: None = Admin) -> dict[str, Any]:
     _plugin(control, plugin)
     given = await _body(request)
-    try:
-        state = control.with_faults(plugin, given)
-    except ValueError as exc:
-        raise HTTPException(422, f"invalid faults: {exc}") from None
-    workers = await control.change(plugin, state)
+    workers = await _change(control, plugin, "faults", lambda: control.with_faults(plugin, given))
     return {**_faults(control, plugin), "workers": workers}
 
 
@@ -191,11 +189,7 @@ async def get_capacity(plugin: str, control: Steering) -> dict[str, Any]:
 async def put_capacity(plugin: str, request: Request, control: Steering, _: None = Admin) -> dict[str, Any]:
     _plugin(control, plugin)
     given = await _body(request)
-    try:
-        state = control.with_capacity(plugin, given)
-    except ValueError as exc:
-        raise HTTPException(422, f"invalid capacity: {exc}") from None
-    workers = await control.change(plugin, state)
+    workers = await _change(control, plugin, "capacity", lambda: control.with_capacity(plugin, given))
     return {"plugin": plugin, **control.describe_capacity(plugin), "workers": workers}
 
 

@@ -52,20 +52,21 @@ def _number(params: Mapping[str, Any], key: str, *, positive: bool = False) -> f
         raise ValueError(f"missing {key!r}")
     value = params[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{key!r} must be a number of seconds, not {_shown(value)}")
+        raise ValueError(f"{key!r} must be a number of seconds, not {shown(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{key!r} must be a number of seconds, not {value!r}")
     if value < 0 or (positive and value == 0):
-        raise ValueError(f"{key!r} must be {'> 0' if positive else '>= 0'}, not {_shown(value)}")
+        raise ValueError(f"{key!r} must be {'> 0' if positive else '>= 0'}, not {shown(value)}")
     if value > MAX_SECONDS:
         # A timer cannot wait for ever, and no test needs an answer after a day.
-        raise ValueError(f"{key!r} must be at most {MAX_SECONDS:,} seconds (a day), not {_shown(value)}")
+        raise ValueError(f"{key!r} must be at most {MAX_SECONDS:,} seconds (a day), not {shown(value)}")
     return float(value)
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any, limit: int = 40) -> str:
+    """A value for an error message: its repr, cut to ``limit`` characters (a client may send megabytes)."""
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _only(params: Mapping[str, Any], allowed: set[str]) -> None:

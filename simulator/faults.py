@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final, Literal
 
+from simulator.delays import shown
 from simulator.http import Message, Receive, Response, Send
 
 ErrorResponse = Callable[[int, str], Response]
@@ -99,22 +100,17 @@ def _number(rule: Mapping[str, Any], key: str, low: float, high: float, default:
     if value is None:
         raise ValueError(f"{key!r} is required")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{key!r} must be a number, not {_shown(value)}")
+        raise ValueError(f"{key!r} must be a number, not {shown(value, 60)}")
     if not low <= value <= high:
         raise ValueError(f"{key!r} must be from {low:g} to {high:g}, not {value!r}")
     return float(value)
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse_rules(value: Any, routes: Iterable[str]) -> tuple[FaultRule, ...]:
     """Validate a JSON list of rules against a plugin's route names; ``ValueError`` says what is wrong,
     naming the rule by its position."""
     if not isinstance(value, list):
-        raise ValueError(f"faults must be a JSON list of rules, not {_shown(value)}")
+        raise ValueError(f"faults must be a JSON list of rules, not {shown(value, 60)}")
     if len(value) > MAX_RULES:
         raise ValueError(f"at most {MAX_RULES} fault rules, not {len(value)}")
     known = set(routes)
@@ -136,10 +132,10 @@ def parse_rules(value: Any, routes: Iterable[str]) -> tuple[FaultRule, ...]:
 
 def _rule(rule: Any, known: set[str]) -> FaultRule:
     if not isinstance(rule, dict):
-        raise ValueError(f"a rule is a JSON object, not {_shown(rule)}")
+        raise ValueError(f"a rule is a JSON object, not {shown(rule, 60)}")
     kind = rule.get("kind")
     if kind not in KINDS:
-        raise ValueError(f"'kind' must be one of {', '.join(KINDS)}, not {_shown(kind)}")
+        raise ValueError(f"'kind' must be one of {', '.join(KINDS)}, not {shown(kind, 60)}")
     unknown = set(rule) - _KEYS[kind]
     if unknown:
         raise ValueError(f"unknown key(s) for kind {kind!r}: {', '.join(sorted(map(str, unknown)))}")
@@ -147,11 +143,11 @@ def _rule(rule: Any, known: set[str]) -> FaultRule:
     route = rule.get("route")
     if route is not None and (not isinstance(route, str) or route not in known):
         names = ", ".join(sorted(known)) or "(none)"
-        raise ValueError(f"'route' {_shown(route)} is not one of this plugin's routes: {names}")
+        raise ValueError(f"'route' {shown(route, 60)} is not one of this plugin's routes: {names}")
     if kind == "status":
         status = rule.get("status")
         if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
-            raise ValueError(f"'status' must be an integer from 400 to 599, not {_shown(status)}")
+            raise ValueError(f"'status' must be an integer from 400 to 599, not {shown(status, 60)}")
         retry_after = _number(rule, "retry_after", 0, 86_400, 1)
         if retry_after != int(retry_after):
             raise ValueError(f"'retry_after' must be whole seconds, not {retry_after!r}")
