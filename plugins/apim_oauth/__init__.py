@@ -1,8 +1,9 @@
 """``apim_oauth``: the NHS API platform's token endpoint, ``POST /oauth2/token``, with its real error matrix.
 
 Registers the ``APIM_*`` settings, the routes, the service ``apim_oauth.tokens`` (a
-:class:`~plugins.apim_oauth.tokens.TokenStore`: ``is_valid(token)`` tells other fakes whether a bearer token
-was issued here) and the load-test target set ``apim_oauth.token``.
+:class:`~plugins.apim_oauth.tokens.TokenStore`: ``await verify(token)`` tells other fakes whether a bearer
+token was issued here, by any simulator sharing ``SIMULATOR_STATE_URL``) and the load-test target set
+``apim_oauth.token``.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ def simulator_register_services(settings: ApimSettings) -> Iterable[Service]:
     yield Service(
         "tokens",
         TokenStore(settings.token_max_entries),
-        "is_valid(token) -> bool: this simulator issued the access token and it has not expired",
+        "verify(token) -> awaitable bool: a simulator sharing this one's state (or this worker) issued the "
+        "access token and it has not expired; is_valid(token) -> bool: this worker did",
     )
 
 
 @hookimpl
 def simulator_register_routes(settings: ApimSettings, context: PluginContext) -> Router:
     store = context.service(f"{context.name}.tokens", TokenStore)
+    store.share(context.state)
     endpoint = TokenEndpoint(
         settings, store, providers=context.services_of(IdTokenIssuer), shared=context.state
     )

@@ -181,7 +181,7 @@ class TokenEndpoint:
             problem = await self._check_subject_token(form.get("subject_token"), now)
             if problem is not None:
                 return problem
-        return self._issue(form, exchange)
+        return await self._issue(form, exchange)
 
     async def _verify_assertion(
         self, request: Request, assertion: str, header: v.Claims, claims: v.Claims
@@ -230,16 +230,16 @@ class TokenEndpoint:
             form = await request.form()
         except RequestBodyTooLarge:
             form = Params()
-        return self._issue(form, form.get("subject_token_type") == v.ID_TOKEN)
+        return await self._issue(form, form.get("subject_token_type") == v.ID_TOKEN)
 
-    def _issue(self, form: Params, exchange: bool) -> Response:
+    async def _issue(self, form: Params, exchange: bool) -> Response:
         lifetime_ms = ACCESS_TOKEN_MS
         override = form.get("_access_token_expiry_ms")
         # The platform lets a client shorten (never lengthen) the lifetime; tests use it to watch expiry.
         if override is not None and override.isdigit() and int(override) < ACCESS_TOKEN_MS:
             lifetime_ms = int(override)
         token = new_token()
-        self._store.add(token, lifetime_ms / 1000)
+        await self._store.add(token, lifetime_ms / 1000)
         expires_in = str(max(lifetime_ms // 1000 - 1, 0)).encode()
         if exchange:
             body = b"".join((

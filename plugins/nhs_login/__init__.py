@@ -36,7 +36,7 @@ def simulator_register_services(settings: LoginSettings) -> Iterable[Service]:
 
 @hookimpl
 def simulator_register_routes(settings: LoginSettings, context: PluginContext) -> Router:
-    login = Login(settings, _key(settings), Directory())
+    login = Login(settings, _key(settings), Directory(), context.state)
     context.metrics.store("redeemed_grants", login.grants.redeemed)
     context.metrics.store("user_metadata", login.metadata)
     return router(settings, login)

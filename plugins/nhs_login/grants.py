@@ -4,9 +4,10 @@ A grant is ``base64url(JSON).base64url(HMAC)``: the JSON says who signed in, for
 URI, with which nonce, scopes and vector of trust, and when it expires; the HMAC (a secret derived from the
 signing key, see ``keys.py``) makes it unforgeable. Expiry and the bindings to client and redirect URI
 therefore hold on every worker. Single use (codes) and rotation (refresh tokens) need memory of what was
-redeemed: each process keeps a bounded set of redeemed grant ids, so a code replayed to the worker that took
-it is refused, and one replayed to another worker within its ten minutes is not (per-process state, like
-``apim_oauth``'s; see the README).
+redeemed: with ``SIMULATOR_STATE_URL`` that memory is in Redis, shared by every worker of every simulator;
+without it (or while Redis does not answer) each process keeps a bounded set of redeemed grant ids, so a code
+replayed to the worker that took it is refused, and one replayed to another worker within its ten minutes is
+not (see docs/nhs-login.md).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from plugins.nhs_login.keys import SigningKey, b64url, b64url_decode
-from simulator import ExpiringSet
+from simulator import ExpiringSet, SharedState
 
 CODE_SECONDS: Final = 600  # EIS 4.4: an authorization code lives 10 minutes at most
 REFRESH_SECONDS: Final = 30 * 24 * 3600  # a refresh token lives 30 days
@@ -54,8 +55,9 @@ class Grant:
 class Grants:
     """Issues and redeems codes and refresh tokens."""
 
-    def __init__(self, key: SigningKey) -> None:
+    def __init__(self, key: SigningKey, shared: SharedState | None = None) -> None:
         self._key = key
+        self._shared = shared
         # Grants already redeemed (a code works once), until they expire; its size is a metric.
         self.redeemed = ExpiringSet(
             ttl=REFRESH_SECONDS, max_entries=_REDEEMED_MAX_ENTRIES, max_bytes=_REDEEMED_MAX_BYTES
@@ -125,9 +127,15 @@ class Grants:
         except (KeyError, TypeError, ValueError, OverflowError):
             return None
 
-    def redeem(self, grant: Grant) -> bool:
-        """Mark the grant used; False when this process had redeemed it already."""
+    async def redeem(self, grant: Grant) -> bool:
+        """Mark the grant used; False when it had been redeemed already (by any simulator sharing Redis, or
+        by this process when there is no Redis or it does not answer)."""
+        ttl = max(1.0, grant.expires - time.time())
+        if self._shared is not None:
+            fresh = await self._shared.claim("redeemed", grant.grant_id, ttl)
+            if fresh is not None:
+                return fresh
         if grant.grant_id in self.redeemed:
             return False
-        self.redeemed.add(grant.grant_id, max(1.0, grant.expires - time.time()))
+        self.redeemed.add(grant.grant_id, ttl)
         return True

@@ -22,7 +22,7 @@ from plugins.nhs_login.grants import Grant, Grants
 from plugins.nhs_login.identities import Directory, Identity
 from plugins.nhs_login.keys import SigningKey
 from plugins.nhs_login.settings import LoginSettings
-from simulator import FORM_URLENCODED, Params, Request, RequestBodyTooLarge, Response, Router
+from simulator import FORM_URLENCODED, Params, Request, RequestBodyTooLarge, Response, Router, SharedState
 
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # Values a client sends that end up inside codes and tokens: bounded, so a code stays a few hundred bytes.
@@ -177,12 +177,18 @@ class _Redirect(Exception):
 class Login:
     """The endpoints' handlers and what they share."""
 
-    def __init__(self, settings: LoginSettings, key: SigningKey, directory: Directory) -> None:
+    def __init__(
+        self,
+        settings: LoginSettings,
+        key: SigningKey,
+        directory: Directory,
+        shared: SharedState | None = None,
+    ) -> None:
         self.issuer = settings.root_url
         self.key = key
         self.directory = directory
         self.clients = Clients(settings)
-        self.grants = Grants(key)
+        self.grants = Grants(key, shared)
         self.default_nhs_number = settings.default_nhs_number
         self.fallback_redirect = f"{settings.app_root_url}{_CALLBACK_PATH}"
         # client_user_metadata set with PATCH /userinfo, per user and client (per process).
@@ -303,10 +309,10 @@ class Login:
         except ClientAuthError as exc:
             return oauth_error("invalid_client", str(exc))
         if grant_type == "refresh_token":
-            return self._refresh(form, client_id)
-        return self._exchange(form, client_id)
+            return await self._refresh(form, client_id)
+        return await self._exchange(form, client_id)
 
-    def _exchange(self, form: Params, client_id: str) -> Response:
+    async def _exchange(self, form: Params, client_id: str) -> Response:
         code = form.get("code")
         if not code:
             return oauth_error("invalid_request", "code is missing")
@@ -327,14 +333,14 @@ class Login:
             return oauth_error("invalid_grant", "code was issued to another client")
         if grant.redirect_uri is not None and form.get("redirect_uri") != grant.redirect_uri:
             return oauth_error("invalid_grant", "redirect_uri does not match the one the code was issued for")
-        if not self.grants.redeem(grant):
+        if not await self.grants.redeem(grant):
             return oauth_error("invalid_grant", "code has already been used")
         identity = self.directory.find(grant.nhs_number)
         if identity is None:  # a code names a user the fake knew when it issued it
             return oauth_error("invalid_grant", "code is not valid")
         return self._tokens(identity, grant, client_id, with_id_token=True)
 
-    def _refresh(self, form: Params, client_id: str) -> Response:
+    async def _refresh(self, form: Params, client_id: str) -> Response:
         token = form.get("refresh_token")
         if not token:
             return oauth_error("invalid_request", "refresh_token is missing")
@@ -350,7 +356,7 @@ class Login:
                 return oauth_error("invalid_scope", "scope may only narrow what was granted")
             scope = " ".join(dict.fromkeys(asked))
         # Rotation: only the latest refresh token works; this one is spent.
-        if not self.grants.redeem(grant):
+        if not await self.grants.redeem(grant):
             return oauth_error("invalid_grant", "refresh_token has already been used")
         identity = self.directory.find(grant.nhs_number)
         if identity is None:

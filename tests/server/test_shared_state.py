@@ -1,12 +1,14 @@
 """``SIMULATOR_STATE_URL``: two simulators ("tasks"), two workers each, sharing one real ``redis-server`` on
 loopback: a control change posted to one is in force in all four processes within a second, a ``jti`` used
-on one is refused on the other, and a quota of N per minute admits N in total.
+on one is refused on the other, a quota of N per minute admits N in total, an NHS login code or refresh
+token is spent everywhere once redeemed, and an access token issued by one is valid on the other.
 
 Needs ``redis-server`` (Debian's package); without it the test skips, unless ``TEST_REQUIRE_REDIS=1`` (CI).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -17,8 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from plugins.apim_oauth.tokens import TokenStore
+from simulator import SharedState
 from tests.conftest import free_port
 from tests.plugins.apim_oauth.apim_support import assertion, cc_form
+from tests.plugins.nhs_login import login_support as login
 
 pytestmark = pytest.mark.server
 Serve = Callable[..., str]
@@ -149,3 +154,65 @@ def test_a_quota_of_n_per_minute_admits_n_across_every_worker_of_both(serve: Ser
     refused = httpx.post(f"{bases[1]}/oauth2/token", data=cc_form())
     assert refused.json()["policy"] == "quota"
     assert refused.json()["ratelimiting_expiry_time_ms"] > time.time() * 1000
+
+
+def test_a_code_or_refresh_token_redeemed_on_one_simulator_is_spent_on_the_other(
+    serve: Serve, redis_url: str
+) -> None:
+    root = "http://login.shared.test"  # both "tasks" are one NHS login (one issuer, one key)
+    env = {
+        "SIMULATOR_WORKERS": "2",
+        "SIMULATOR_PLUGINS": "nhs_login",
+        "SIMULATOR_STATE_URL": redis_url,
+        "LOGIN_ROOT_URL": root,
+    }
+    first, second = serve(env), serve(env)
+
+    def redeem(base: str, **fields: str) -> httpx.Response:
+        return httpx.post(f"{base}/token", data=login.token_form(f"{root}/token", **fields))
+
+    signed_in = httpx.get(f"{first}/authorize", params=login.authorize_params())
+    (code,) = login.callback(signed_in)["code"]
+    granted = redeem(first, grant_type="authorization_code", code=code, redirect_uri=login.REDIRECT)
+    assert granted.status_code == 200, granted.text
+    for base in (second, first, second):  # new connections: every worker of both
+        replay = redeem(base, grant_type="authorization_code", code=code, redirect_uri=login.REDIRECT)
+        assert replay.json() == {"error": "invalid_grant", "error_description": "code has already been used"}
+
+    refresh = granted.json()["refresh_token"]
+    rotated = redeem(second, grant_type="refresh_token", refresh_token=refresh)
+    assert rotated.status_code == 200, rotated.text
+    for base in (first, second):
+        spent = redeem(base, grant_type="refresh_token", refresh_token=refresh)
+        assert spent.json()["error_description"] == "refresh_token has already been used"
+    assert redeem(first, grant_type="refresh_token", refresh_token=rotated.json()["refresh_token"]).is_success
+
+
+async def test_a_token_issued_by_one_simulator_is_valid_on_every_other(redis_url: str) -> None:
+    # The apim_oauth.tokens service as two simulators' fakes see it: one Redis, two stores.
+    states = [SharedState(redis_url, "tokens-test", "apim_oauth") for _ in range(2)]
+    issuer, other = TokenStore(), TokenStore()
+    issuer.share(states[0])
+    other.share(states[1])
+    try:
+        await issuer.add("issued-on-task-1", 0.5)
+        assert issuer.is_valid("issued-on-task-1")
+        assert not other.is_valid("issued-on-task-1")  # the synchronous check knows its own worker only
+        assert await other.verify("issued-on-task-1")
+        assert not await other.verify("never-issued")
+        assert not await other.verify("")
+        await asyncio.sleep(0.6)  # its lifetime, in Redis as here
+        assert not await other.verify("issued-on-task-1")
+    finally:
+        for state in states:
+            await state.close()
+
+
+async def test_without_redis_a_token_is_known_to_its_own_worker_only() -> None:
+    gone = SharedState(f"redis://127.0.0.1:{free_port()}/0", "tokens-test", "apim_oauth")
+    store = TokenStore()
+    store.share(gone)
+    await store.add("kept-here", 60)  # Redis refuses the connection: the token is this worker's alone
+    assert await store.verify("kept-here")
+    assert not await store.verify("elsewhere")
+    await gone.close()

@@ -32,17 +32,19 @@ async def test_other_plugins_can_ask_whether_a_bearer_token_is_valid() -> None:
     assert not tokens.is_valid("")
 
 
-def test_tokens_expire_and_the_store_is_bounded() -> None:
+async def test_tokens_expire_and_the_store_is_bounded() -> None:
     clock = Clock()
     store = TokenStore(max_entries=2, clock=clock)
-    store.add("a", 10)
-    store.add("b", 10)
-    store.add("c", 10)
+    await store.add("a", 10)
+    await store.add("b", 10)
+    await store.add("c", 10)
     assert len(store) == 2
     assert not store.is_valid("a")
     assert store.is_valid("b")
+    assert await store.verify("b")
     clock.now += 10
     assert not store.is_valid("b")
+    assert not await store.verify("b")
 
 
 def test_the_quota_window_starts_at_the_first_request() -> None:
