@@ -78,6 +78,26 @@ fi
 
 say "deploying $image to $cluster/$service in $region (profile ${AWS_PROFILE:-default})"
 
+# --- Settings --------------------------------------------------------------------------------------
+# allowed_cidr_blocks (who may reach the ALB) has no default. Without it the roll-out's `terraform apply`
+# would fail only after the image is built and pushed, so read it first, from the same sources apply
+# reads (terraform.tfvars, *.auto.tfvars, TF_VAR_allowed_cidr_blocks), validation included.
+say "check that the Terraform settings give allowed_cidr_blocks (your load generators' source ranges)"
+if ! $dry_run; then
+  console_err=$(mktemp)
+  cidrs=$(printf 'join(" ", var.allowed_cidr_blocks)\n' |
+          terraform -chdir="$tf_dir" console -no-color 2>"$console_err") || true
+  errors=$(cat "$console_err")
+  rm -f "$console_err"
+  case $errors in *Error*) die "the Terraform settings are invalid:
+$errors" ;; esac
+  case $cidrs in
+    '' | *'known after apply'*)
+      die "allowed_cidr_blocks is not set: put your load generators' ranges in terraform/terraform.tfvars, e.g. allowed_cidr_blocks = [\"203.0.113.0/24\"] (see terraform/terraform.tfvars.example)" ;;
+  esac
+  say "the ALB will accept ${cidrs//\"/}"
+fi
+
 # --- Build and push --------------------------------------------------------------------------------
 say "1/6 log Docker in to ECR"
 printf '+ aws ecr get-login-password --region %s | docker login --username AWS --password-stdin %s\n' "$region" "$registry"

@@ -21,7 +21,17 @@ from simulator.http import (
 )
 from simulator.records import PluginContext, Service
 from simulator.routing import Parameter, ParameterProblem, Route, Router
-from simulator.settings import BaseUrl, CommaSet, CoreSettings, PluginSettings, SettingsConfigDict
+from simulator.settings import (
+    BaseUrl,
+    CommaSet,
+    CoreSettings,
+    PluginSettings,
+    SettingsConfigDict,
+    check_folder,
+    check_url,
+    read_setting_file,
+    shown_setting,
+)
 from simulator.shared import SharedState
 from simulator.stores import ExpiringSet
 from simulator.targets import HttpTarget, TargetOption, TargetRequest, Targets
@@ -60,5 +70,9 @@ __all__ = [
     "TargetOption",
     "TargetRequest",
     "Targets",
+    "check_folder",
+    "check_url",
     "hookimpl",
+    "read_setting_file",
+    "shown_setting",
 ]

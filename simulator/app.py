@@ -26,6 +26,7 @@ from simulator.faults import FaultRule
 from simulator.host import PluginHost
 from simulator.http import (
     ARRIVED,
+    BODY_TOO_LARGE,
     CONNECTION,
     RESPOND_LATER,
     Message,
@@ -54,6 +55,10 @@ GC_YOUNG_THRESHOLD: Final = 10_000
 _NOT_ALLOWED = Response.text("Method Not Allowed", status=405)
 _NO_EXTENSIONS: Final[Mapping[str, Any]] = {}
 _TOO_LARGE = Response.json({"detail": "Request body too large"}, status=413)
+# The plugin's own answers (simulator_error_response) for a Content-Length past SIMULATOR_MAX_BODY_BYTES and
+# for a request still running when the graceful stop's time is up.
+_TOO_LARGE_RULE = FaultRule("status", 0.0, status=413)
+_STOPPING_RULE = FaultRule("status", 0.0, status=503, retry_after=5)
 _INTERNAL = Response.json({"detail": "Internal simulator error"}, status=500)
 
 
@@ -115,6 +120,7 @@ class SimulatorApp:
         self._sleep = sleep
         self._clock = clock
         self._max_body = host.core.max_body_bytes
+        self.cut_short = 0  # requests answered 503 because the stop's time was up (one log line says so)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -132,7 +138,17 @@ class SimulatorApp:
                     stats = next(iter(table.values())).stats
                     self.observer.record(stats, request, 405, 0.0, arrived, self._clock())
                     return
-                await self._serve(endpoint, request, arrived, extensions, send)
+                if BODY_TOO_LARGE in extensions:
+                    await self._refuse(endpoint, _TOO_LARGE_RULE, request, arrived, send)
+                    return
+                try:
+                    await self._serve(endpoint, request, arrived, extensions, send)
+                except asyncio.CancelledError:
+                    # uvicorn cancels what is still running when SIMULATOR_GRACEFUL_TIMEOUT expires (or at a
+                    # second Ctrl-C): a 503 in the fake's own shape, not uvicorn's 500 and a traceback each.
+                    # Not re-raised: the task's end is the request's end, and uvicorn is stopping anyway.
+                    self.cut_short += 1
+                    await self._refuse(endpoint, _STOPPING_RULE, request, arrived, send)
                 return
             if not path.startswith("/_simulator"):
                 self.observer.metrics.unrouted += 1
@@ -193,6 +209,18 @@ class SimulatorApp:
                 pool.release()
         # Queueing is what a capacity model asks for: it counts as asked, so overshoot stays the simulator's.
         self.observer.record(stats, request, response.status, asked + began - arrived, arrived, written)
+
+    async def _refuse(
+        self, endpoint: Endpoint, rule: FaultRule, request: Request, arrived: float, send: Send
+    ) -> None:
+        """The plugin's own error for ``rule.status``, closing the connection: a body too large to read,
+        or a request cut short by the stop."""
+        response = self._error(endpoint, rule).with_headers({"connection": "close"})
+        try:
+            await _send(send, *_messages(response, head=request.method == "HEAD"))
+        except (RuntimeError, OSError):  # the answer had begun, or the client has gone: nothing to add
+            return
+        self.observer.record(endpoint.stats, request, rule.status, 0.0, arrived, self._clock())
 
     async def _admit(
         self, endpoint: Endpoint, pool: Pool, request: Request, arrived: float, send: Send
@@ -317,7 +345,11 @@ def _startup_scenario(path: str | None, control: Control) -> Any:
 
 
 def _admin_app(
-    host: PluginHost, observer: Observer, control: Control, conductor: Conductor, timeline: Any
+    host: PluginHost,
+    observer: Observer,
+    control: Control,
+    conductor: Conductor,
+    timeline: Any,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -335,6 +367,10 @@ def _admin_app(
         )
         try:
             yield
+        except asyncio.CancelledError:
+            # A forced stop (a second Ctrl-C) skips uvicorn's lifespan shutdown and cancels this task as the
+            # loop closes: shut down here, quietly (re-raised, Starlette would log it as a failed shutdown).
+            pass
         finally:
             await conductor.stop()
             if control.shared is not None:
@@ -380,6 +416,17 @@ def serve_app(
     app.observer.metrics.restarts = restarts
     settle_heap()
     return app
+
+
+def report_stop(app: SimulatorApp) -> None:
+    """Called once uvicorn has returned (every task has ended): one line for the requests cut short."""
+    if app.cut_short:
+        log.warning(
+            "stopped with %d request(s) still waiting after SIMULATOR_GRACEFUL_TIMEOUT=%gs (or a second "
+            "Ctrl-C): answered 503",
+            app.cut_short,
+            app.host.core.graceful_timeout,
+        )
 
 
 def settle_heap() -> None:

@@ -17,6 +17,7 @@ from simulator.errors import StartupError
 
 if TYPE_CHECKING:
     from simulator.host import PluginHost
+    from simulator.settings import CoreSettings
     from simulator.targets import Targets
 
 
@@ -37,8 +38,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ctl(args)
         return _new_plugin(args.name, Path(args.dir))
     except StartupError as exc:
-        print(f"simulator: error: {exc}", file=sys.stderr)
+        print(f"simulator: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+
+
+_MAX_ERROR_CHARACTERS = 2000
+
+
+def _one_line(message: str) -> str:
+    """A start-up error as exactly one line on standard error: whitespace collapsed, a runaway message cut."""
+    line = " ".join(message.split()) or "start-up failed"
+    if len(line) > _MAX_ERROR_CHARACTERS:
+        line = line[: _MAX_ERROR_CHARACTERS - 3] + "..."
+    return line
 
 
 def _parser(host: PluginHost | None) -> argparse.ArgumentParser:
@@ -179,7 +191,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from simulator import workers
-    from simulator.app import serve_app
+    from simulator.app import report_stop, serve_app
     from simulator.host import PluginHost
     from simulator.logs import log_config
     from simulator.settings import CoreSettings, load_settings
@@ -187,7 +199,16 @@ def _serve(args: argparse.Namespace) -> int:
     core = load_settings(CoreSettings)
     overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k)) is not None}
     if overrides:
-        core = CoreSettings.model_validate(core.model_dump() | overrides)
+        from pydantic import ValidationError
+
+        try:
+            core = CoreSettings.model_validate(core.model_dump() | overrides)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            option = f"--{error['loc'][0]}" if error["loc"] else "an option"
+            value = overrides.get(str(error["loc"][0]), "") if error["loc"] else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            raise StartupError(f"invalid option {option} {str(value)[:100]!r}: {message}") from None
     # Built here even with several workers, so a bad setting fails once, in one line, before listening.
     host = PluginHost.from_environment(core)
     if core.scenario is not None:
@@ -197,37 +218,52 @@ def _serve(args: argparse.Namespace) -> int:
     config = log_config(core.log_level, core.log_format)
     logging.config.dictConfig(config)
     log = logging.getLogger("simulator")
+    sockets = workers.listen(core.host, core.port, core.workers)  # a port in use stops start-up first
+    asked = "max_connections" in core.model_fields_set
+    connections = workers.raise_file_limit(core.max_connections, log, asked=asked)
     options = {
         "loop": "uvloop",
-        "http": _http_protocol(log),
+        "http": _http_protocol(log, core, connections),
         "ws": "none",
         "access_log": False,
         "log_config": config,
         "timeout_graceful_shutdown": core.graceful_timeout,
+        "timeout_keep_alive": core.keepalive_timeout,
         "server_header": False,
         # uvicorn's proxy-headers middleware rewrites the client address and scheme from X-Forwarded-* on
         # every request; nothing here uses the client address, and apim_oauth reads X-Forwarded-Proto itself.
         "proxy_headers": False,
     }
-    sockets = workers.listen(core.host, core.port, core.workers)
     port = sockets[0].getsockname()[1]
     log.info("listening on http://%s:%d with %d worker process(es)", core.host, port, core.workers)
     if core.workers > 1:
         return workers.supervise(sockets, options, core.graceful_timeout)
     signal.signal(signal.SIGTERM, workers.exit_cleanly)
+    signal.signal(signal.SIGINT, workers.exit_cleanly)  # Ctrl-C (make run) drains and exits 0 as well
     app = serve_app(host, connections=workers.connection_counter(options))
-    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=sockets)  # type: ignore[arg-type]
+    try:
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=sockets)  # type: ignore[arg-type]
+    finally:
+        report_stop(app)
     return 0
 
 
-def _http_protocol(log: logging.Logger) -> object:
+def _http_protocol(log: logging.Logger, core: CoreSettings, connections: int) -> object:
     """This project's protocol when uvicorn's internals are the tested ones, else uvicorn's stock one."""
     try:
         from simulator import protocol
     except ImportError as exc:  # uvicorn moved the internals it builds on
         log.warning("%s: serving with uvicorn's stock httptools protocol", exc)
         return "httptools"
-    return protocol.choose(log)
+    limits = protocol.Limits(
+        head_bytes=core.max_header_bytes,
+        url_bytes=core.max_url_bytes,
+        headers=core.max_headers,
+        body_bytes=core.max_body_bytes,
+        header_timeout=core.header_timeout,
+        connections=connections,
+    )
+    return protocol.choose(log, limits)
 
 
 def _plugins() -> int:

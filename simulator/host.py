@@ -8,6 +8,7 @@ and, for a misbehaving hook, the hook.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -94,8 +95,9 @@ def select(installed: Mapping[str, Installed], wanted: tuple[str, ...] | None) -
         return list(installed.values())
     unknown = [name for name in wanted if name not in installed]
     if unknown:
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise StartupError(
-            f"SIMULATOR_PLUGINS names unknown plugin(s) {', '.join(unknown)}; "
+            f"SIMULATOR_PLUGINS names unknown plugin(s) {', '.join(unknown[:5])}{more}; "
             f"available: {', '.join(sorted(installed)) or '(none installed)'}"
         )
     return [installed[name] for name in dict.fromkeys(wanted)]
@@ -383,8 +385,10 @@ class PluginHost:
         try:
             return build_policy(spec, kinds)
         except ValueError as exc:
-            var = env_name(cls, "delay" if settings.delay is not None else "delay_seconds")
-            raise StartupError(f"invalid setting {var}={settings.delay!r}: {exc}", plugin=plugin) from None
+            field = "delay" if settings.delay is not None else "delay_seconds"
+            var = env_name(cls, field)
+            shown = _shown_json(getattr(settings, field))
+            raise StartupError(f"invalid setting {var}={shown}: {_one_line(exc)}", plugin=plugin) from None
 
     def _faults(
         self, plugin: str, settings: PluginSettings | None, routes: Iterable[Route]
@@ -523,6 +527,15 @@ def _version(obj: object) -> str:
 def _shown(value: object) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _shown_json(value: object, limit: int = 100) -> str:
+    """A setting's value in an error message, as the JSON it was given in, cut to ``limit`` characters."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _one_line(exc: BaseException) -> str:

@@ -302,6 +302,10 @@ RESPOND_LATER: Final = "simulator.respond_later"
 #: other servers (and in-process tests). A weak one: the scope must not keep the connection alive.
 CONNECTION: Final = "simulator.connection"
 
+#: Present (True) when the request's ``Content-Length`` is over ``SIMULATOR_MAX_BODY_BYTES``: the dispatcher
+#: answers the route's plugin's own 413 without calling the handler, and closes the connection.
+BODY_TOO_LARGE: Final = "simulator.body_too_large"
+
 RespondLater = Callable[[Send, float, Message, Message], Awaitable[float | None]]
 """``respond_later(send, seconds, start, body)``: send the ASGI ``http.response.start`` and
 ``http.response.body`` messages through the server's ``send`` from a timer callback ``seconds`` from now.

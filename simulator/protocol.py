@@ -1,6 +1,6 @@
 """uvicorn's httptools protocol, with each response written in one call and delayed responses on time.
 
-Four additions (the timing ones measured: see README, Performance):
+Four additions for speed (measured: see README, Performance):
 
 - uvicorn writes the status line and headers, then the body, as two ``transport.write`` calls, and uvloop
   sends each at once: two ``send`` syscalls per response, the largest single cost of a canned answer. Here
@@ -14,6 +14,13 @@ Four additions (the timing ones measured: see README, Performance):
   callback. A delayed response that waits in a task instead is written only once the task's turn comes in
   the loop's queue of ready callbacks, behind every request that arrived meanwhile (with 2,000 delayed
   requests in flight, p99 overshoot over 4 paired runs: 24-42 ms from the timer, 29-47 ms from the task).
+
+It also enforces what one connection may ask of a worker (:class:`Limits`, docs/reliability.md): the
+size of a request head, counted as it arrives so that an oversized one is never parsed whole; the number
+of header fields and the target's length; a body declared past the limit (flagged for the dispatcher,
+which answers the plugin's own 413); the time a head may take (a sweep once a second); the connections open
+at once (the oldest idle one gives way, else 503). And a client that half-closes after its request still
+gets its answer.
 
 This is the one module that relies on uvicorn's internals (``HttpToolsProtocol``'s ``scope``, ``cycle``,
 ``flow`` and ``transport``, ``RequestResponseCycle.send`` awaiting only while writes are paused). They are
@@ -30,14 +37,18 @@ import logging
 import time
 import weakref
 from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
+import httptools
 import uvicorn
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from simulator.http import ARRIVED, CONNECTION, RESPOND_LATER, Message, Send
+from simulator.http import ARRIVED, BODY_TOO_LARGE, CONNECTION, RESPOND_LATER, Message, Send
+
+log = logging.getLogger("simulator")
 
 #: The uvicorn minor whose internals this module was written and tested against.
 TESTED_UVICORN: Final = "0.54"
@@ -50,14 +61,26 @@ def incompatibility() -> str | None:
         return f"uvicorn {uvicorn.__version__} is not the tested {TESTED_UVICORN}.x"
     # Attributes are set in __init__, so their names are in its code; methods must exist on the class.
     needs: Iterable[tuple[type, str, tuple[str, ...]]] = (
-        (HttpToolsProtocol, "__init__", ("scope", "cycle", "flow", "transport", "loop")),
+        (
+            HttpToolsProtocol,
+            "__init__",
+            ("scope", "cycle", "flow", "transport", "loop", "parser", "pipeline"),
+        ),
         (FlowControl, "__init__", ("write_paused",)),
     )
     for cls, method, names in needs:
         missing = set(names) - set(getattr(cls, method).__code__.co_names)
         if missing:
             return f"uvicorn {uvicorn.__version__}'s {cls.__name__} has no {', '.join(sorted(missing))}"
-    for cls, name in ((HttpToolsProtocol, "on_message_begin"), (HttpToolsProtocol, "connection_made")):
+    methods = (
+        "on_message_begin",
+        "on_headers_complete",
+        "on_message_complete",
+        "connection_made",
+        "send_400_response",
+        "_unsupported_upgrade_warning",
+    )
+    for cls, name in ((HttpToolsProtocol, method) for method in methods):
         if not callable(getattr(cls, name, None)):
             return f"uvicorn {uvicorn.__version__}'s {cls.__name__} has no {name}()"
     if not inspect.iscoroutinefunction(getattr(RequestResponseCycle, "send", None)):
@@ -65,11 +88,12 @@ def incompatibility() -> str | None:
     return None
 
 
-def choose(log: logging.Logger) -> type[asyncio.Protocol] | str:
-    """The ``http`` protocol for uvicorn's Config: this module's, or ``"httptools"`` after one warning."""
+def choose(log: logging.Logger, limits: Limits) -> type[asyncio.Protocol] | str:
+    """The ``http`` protocol for uvicorn's Config: this module's with ``limits``, or ``"httptools"`` after
+    one warning (uvicorn's own limits only, then: see docs/reliability.md)."""
     problem = incompatibility()
     if problem is None:
-        return CoalescingHttpToolsProtocol
+        return configured(limits)
     log.warning(
         "%s: serving with uvicorn's stock httptools protocol (two writes per response, delays from the task)",
         problem,
@@ -125,25 +149,196 @@ class _CoalescingTransport:
         return getattr(self._transport, name)
 
 
-# Connections open in this process (the metrics' simulator_open_connections).
-_open = [0]
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one connection may ask of a worker (``SIMULATOR_MAX_*`` and ``SIMULATOR_*_TIMEOUT``; see
+    docs/reliability.md). Enforced here, before the application sees the request."""
+
+    head_bytes: int = 65_536  # request line and headers together: 431 past it, before they are read whole
+    url_bytes: int = 8_192  # the request target: 414
+    headers: int = 100  # header fields: 431
+    body_bytes: int = 1 << 20  # a Content-Length past it: the plugin's own 413, without reading the body
+    header_timeout: float = 10.0  # open (or first byte of a request) to the end of its headers: 408
+    connections: int = 10_000  # open at once in this worker: past it an idle one is closed, or 503
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a request that was answered and closed."""
+
+
+_REASONS: Final = {
+    408: b"408 Request Timeout",
+    413: b"413 Content Too Large",
+    414: b"414 URI Too Long",
+    431: b"431 Request Header Fields Too Large",
+    503: b"503 Service Unavailable",
+}
+
+
+def _refusal(status: int, text: str) -> bytes:
+    body = text.encode() + b"\n"
+    return b"".join((
+        b"HTTP/1.1 ", _REASONS[status], b"\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ",
+        str(len(body)).encode(), b"\r\nconnection: close\r\n\r\n", body,
+    ))  # fmt: skip
+
+
+class _Connections:
+    """The connections open in this process, oldest first, and a once-a-second sweep that closes those
+    whose request head is late (slowloris, or a connection that never sends)."""
+
+    def __init__(self) -> None:
+        self.open: dict[CoalescingHttpToolsProtocol, None] = {}
+        self._sweeping = False
+        self.refused = 0  # connections answered 503 at the limit (a metric would show it; logged once)
+        self.timed_out = 0
+
+    def add(self, protocol: CoalescingHttpToolsProtocol) -> None:
+        self.open[protocol] = None
+        if not self._sweeping:
+            self._sweeping = True
+            protocol.loop.call_later(1.0, self._sweep, protocol.loop)
+
+    def make_room(self, limit: int) -> bool:
+        """At the limit, close the oldest idle connection: a keep-alive one waiting for its next request
+        (as nginx reuses its idle keep-alive connections), else one that has sent nothing for a second.
+        False when every connection is busy."""
+        if len(self.open) < limit:
+            return True
+        now = time.monotonic()
+        for waited in (True, False):
+            for protocol in self.open:
+                if protocol.idle(now, kept_alive=waited):
+                    protocol.transport.close()
+                    del self.open[protocol]  # connection_lost comes later; the room is needed now
+                    return True
+        return False
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = time.monotonic()
+        late = [p for p in self.open if p.head_late(now)]
+        for protocol in late:
+            protocol.head_timed_out()
+            self.timed_out += 1
+        if self.open:
+            loop.call_later(1.0, self._sweep, loop)
+        else:
+            self._sweeping = False
+
+
+_connections = _Connections()
 
 
 def open_connections() -> int:
-    return _open[0]
+    return len(_connections.open)
+
+
+def configured(limits: Limits) -> type[CoalescingHttpToolsProtocol]:
+    """The protocol class, set to ``limits`` in this process (uvicorn instantiates the class it is given;
+    worker processes get it by name, so each sets its limits again: see ``simulator/workers.py``)."""
+    CoalescingHttpToolsProtocol.limits = limits
+    return CoalescingHttpToolsProtocol
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+    limits: ClassVar[Limits] = Limits()
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         coalescing = _CoalescingTransport(transport, self.loop)  # type: ignore[arg-type]
         super().connection_made(coalescing)  # type: ignore[arg-type]
         self._respond_later = partial(_respond_later, self.loop)
         self._connection = weakref.ref(coalescing)
-        _open[0] += 1
+        # The request head being read (between requests, uvicorn's keep-alive timeout covers the wait):
+        # since when, and how many bytes of it have arrived.
+        self._in_head = True
+        self._head_since = time.monotonic()
+        self._head_bytes = 0
+        if not _connections.make_room(self.limits.connections):
+            if not _connections.refused:
+                log.warning(
+                    "%d connections open in this worker (SIMULATOR_MAX_CONNECTIONS): answering 503 to new "
+                    "ones until some close",
+                    len(_connections.open),
+                )
+            _connections.refused += 1
+            transport.write(_refusal(503, "too many connections"))  # type: ignore[attr-defined]
+            transport.close()
+            self._in_head = False
+            return
+        _connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        _open[0] -= 1
+        _connections.open.pop(self, None)
         super().connection_lost(exc)
+
+    def idle(self, now: float, *, kept_alive: bool) -> bool:
+        """Waiting for a request that has not begun, so that closing the connection loses nothing: after
+        an answer (``kept_alive``), or since it opened more than a second ago."""
+        if kept_alive:  # uvicorn arms its keep-alive timer once an answer is out and nothing is queued
+            return self.timeout_keep_alive_task is not None
+        return self.cycle is None and not self._head_bytes and now - self._head_since > 1.0
+
+    def head_late(self, now: float) -> bool:
+        return self._in_head and now - self._head_since > self.limits.header_timeout
+
+    def head_timed_out(self) -> None:
+        if self._head_bytes:  # a request began and its headers did not arrive in time
+            self._refuse(408, "the request headers took too long (SIMULATOR_HEADER_TIMEOUT)")
+        else:  # nothing was sent: nothing to answer
+            self.transport.close()
+        self._in_head = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            size = self._head_bytes + len(data)
+            if size > self.limits.head_bytes:
+                self._past_head_limit(data)
+                return
+            self._head_bytes = size
+        # uvicorn's data_received from here (inlined: this runs for every read), except that a request this
+        # protocol refused stops the parser quietly.
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _Refused):
+                self._invalid()
+        except httptools.HttpParserError:
+            self._invalid()
+        except httptools.HttpParserUpgrade:
+            self._unsupported_upgrade_warning()  # no WebSocket here (ws="none")
+
+    def _invalid(self) -> None:
+        self.logger.warning("Invalid HTTP request received.")
+        self.send_400_response("Invalid HTTP request received.")
+
+    def _past_head_limit(self, data: bytes) -> None:
+        # Parse only what the limit allows: past it the headers must have ended. httptools keeps a header it
+        # has not finished in memory, and joining its pieces is quadratic (256 MB cost 77 s of CPU).
+        room = self.limits.head_bytes - self._head_bytes
+        self.data_received(data[:room])  # reaches the limit exactly: parsed as usual
+        if self.transport.is_closing():
+            return
+        if self._in_head and self._head_bytes >= self.limits.head_bytes:  # still the same head
+            self._refuse(431, "the request line and headers are too large (SIMULATOR_MAX_HEADER_BYTES)")
+        elif len(data) > room:
+            self.data_received(data[room:])  # the rest: a body, or the next request
+
+    def eof_received(self) -> bool | None:  # type: ignore[override]
+        # The client shut its side (``shutdown(SHUT_WR)``, ``nc -N``) after sending: answer what it sent,
+        # then close.
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False
+            for queued, _ in self.pipeline:
+                queued.keep_alive = False
+            return True
+        # Answered already, but perhaps still in the write buffer (sent at the end of the loop step): the
+        # transport closes itself after this returns, and only what it holds is sent first.
+        self.transport.flush()  # type: ignore[attr-defined]
+        return None
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -151,12 +346,45 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         # and a delay measured from the task's start would overshoot by the queueing time. The
         # RespondLater is one object per connection holding only the loop: the scope must not reference the
         # cycle, which references the scope, or every request would leave a reference cycle.
+        arrived = time.monotonic()
+        if self.cycle is not None:
+            # A later request on this connection (the first's head is timed and counted from the opening):
+            # from here. Its first read went uncounted, so its head may pass the limit by that read's size
+            # (uvloop reads at most 256 KiB) before it is refused: still bounded, and parsed in one piece.
+            self._in_head = True
+            self._head_since = arrived
+            self._head_bytes = 0
         extensions: Any = {
-            ARRIVED: time.monotonic(),
+            ARRIVED: arrived,
             RESPOND_LATER: self._respond_later,
             CONNECTION: self._connection,
         }
         self.scope["extensions"] = extensions
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        limits = self.limits
+        if len(self.url) > limits.url_bytes:
+            self._refuse(414, "the request target is too long")
+            raise _Refused
+        if len(self.headers) > limits.headers:
+            self._refuse(431, "too many header fields (SIMULATOR_MAX_HEADERS)")
+            raise _Refused
+        for name, value in self.headers:
+            if name == b"content-length":
+                # llhttp has checked it is digits (and not repeated); the dispatcher answers 413 in the
+                # plugin's shape and closes, so the body is never buffered.
+                if len(value) > 18 or int(value) > limits.body_bytes:
+                    extensions: Any = self.scope["extensions"]
+                    extensions[BODY_TOO_LARGE] = True
+                break
+        HttpToolsProtocol.on_headers_complete(self)  # not super(): one object less per request
+
+    def _refuse(self, status: int, text: str) -> None:
+        self._in_head = False
+        if not self.transport.is_closing():
+            self.transport.write(_refusal(status, text))
+            self.transport.close()
 
 
 def _respond_later(

@@ -39,6 +39,7 @@ import orjson
 
 from simulator.control import Control, PluginState
 from simulator.peers import Peers
+from simulator.settings import read_setting_file
 
 log = logging.getLogger("simulator")
 
@@ -124,20 +125,26 @@ def _validate(control: Control, plugin: str, change: Mapping[str, Any]) -> None:
 
 
 def load_file(path: str, control: Control) -> Any:
-    """``SIMULATOR_SCENARIO``'s file, JSON or YAML (by its suffix); ``ValueError`` says why not."""
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError("not a regular file")
-    if file.stat().st_size > MAX_FILE_BYTES:
-        raise ValueError(f"larger than {MAX_FILE_BYTES} bytes")
-    text = file.read_bytes()
-    if file.suffix.lower() in (".yaml", ".yml"):
+    """``SIMULATOR_SCENARIO``'s file, JSON or YAML (by its suffix); ``ValueError`` says why not.
+
+    Read without blocking and bounded (a FIFO, a device or a folder is refused before a byte is read);
+    what it holds must be JSON-compatible, as a ``PUT /_simulator/scenario`` body is.
+    """
+    text = read_setting_file(path, MAX_FILE_BYTES)
+    if Path(path).suffix.lower() in (".yaml", ".yml"):
         import yaml
 
         try:
-            return yaml.safe_load(text)
+            value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ValueError(f"not YAML: {str(exc).splitlines()[0]}") from None
+            raise ValueError(f"not YAML: {' '.join(str(exc).split())[:200]}") from None
+        except RecursionError:
+            raise ValueError("not usable YAML: nested too deeply") from None
+        try:
+            orjson.dumps(value)
+        except TypeError as exc:  # a YAML set or binary, or nested too deeply for JSON
+            raise ValueError(f"not JSON-compatible YAML: {exc}") from None
+        return value
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:

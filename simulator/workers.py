@@ -6,8 +6,9 @@ every connection waiting. With 2 workers and 2,000 connections we measured split
 socket, bound to the same address with ``SO_REUSEPORT``, and the kernel spreads connections over them by a
 hash of their addresses (Linux, like the image).
 
-The supervisor is small on purpose: start the workers; restart one that dies after it has been serving; on
-SIGTERM or SIGINT stop them all (each drains its requests, like a single server) and exit 0.
+The supervisor starts the workers; replaces one that dies (with a backoff when deaths come quickly, a log
+line each) or hangs (its heartbeat stops); stops only when a worker keeps failing before it ever serves; on
+SIGTERM or SIGINT stops them all (each drains its requests, like a single server) and exits 0.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import resource
 import secrets
 import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
@@ -30,8 +33,15 @@ from simulator.peers import Mesh
 log = logging.getLogger("simulator")
 
 BACKLOG = 2048  # uvicorn's default
-# A worker that dies sooner than this after starting is broken, not unlucky: stop instead of restarting.
-_MIN_LIFETIME_S = 5.0
+#: A worker whose event loop has not ticked for this long is hung (blocked): it is killed and replaced.
+HANG_S = 15.0
+#: Workers of one slot failing this many times in a row before serving stop the server.
+START_FAILURES = 5
+_HEARTBEAT_S = 0  # uvicorn beats once a second at most (its tick checks then); 0: at every check
+_BACKOFF_S = 0.5  # the wait before the second quick restart in a row; doubled for each further one
+_MAX_BACKOFF_S = 30.0
+_STEADY_S = 30.0  # a worker that lived this long resets the backoff
+_FILES_KEPT = 64
 
 
 def exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -70,8 +80,58 @@ def listen(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
+def raise_file_limit(max_connections: int, log: logging.Logger, *, asked: bool = False) -> int:
+    """Raise the soft file limit to the hard one (each connection is a file; Docker's default soft limit
+    is 1,024) and say so; the connections a worker may hold: ``max_connections``, or fewer when the limit
+    leaves less room (64 files kept for logs, Redis, the workers' mesh); ``asked``: the setting was given,
+    so a cut is worth a warning."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    limit = soft
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            limit = wanted
+        except (ValueError, OSError):
+            pass
+    if limit == resource.RLIM_INFINITY:
+        limit = 1 << 20
+    room = max(limit - _FILES_KEPT, 16)
+    allowed = min(max_connections, room)
+    raised = f" (raised from {soft})" if limit != soft else ""
+    log.info("file limit %d%s: up to %d connections per worker", limit, raised, allowed)
+    if allowed < max_connections and asked:
+        log.warning(
+            "SIMULATOR_MAX_CONNECTIONS=%d is more than the file limit allows: %d per worker",
+            max_connections,
+            allowed,
+        )
+    return allowed
+
+
+@dataclass
+class _Slot:
+    """One worker's place: its process (None while waiting to restart), its heartbeat and its history."""
+
+    index: int
+    heartbeat: Any  # a shared double: time.monotonic() of the worker's last event-loop tick, 0 before
+    process: BaseProcess | None = None
+    started: float = 0.0
+    ready_at: float | None = None  # when its first heartbeat came: it has been serving since
+    due: float = 0.0  # when to start the next one
+    failed_starts: int = 0  # in a row: exits with an error before ever serving
+    quick_deaths: int = 0  # in a row: deaths within _STEADY_S of starting, for the backoff
+
+
 def supervise(sockets: list[socket.socket], options: dict[str, Any], graceful_timeout: float) -> int:
-    """Run one worker per socket until SIGTERM or SIGINT; ``options`` are uvicorn.Config keyword arguments."""
+    """Run one worker per socket until SIGTERM or SIGINT; ``options`` are uvicorn.Config keyword arguments.
+
+    A worker that dies is replaced, with a backoff when its predecessors died quickly too, and one log line
+    each time; one whose event loop stops ticking for :data:`HANG_S` is killed and replaced. The server
+    stops (exit 1) only when a worker fails :data:`START_FAILURES` times in a row before ever serving: a
+    broken setting or plugin, not an unlucky kill (a worker killed by a signal, such as the OOM killer's,
+    is always replaced).
+    """
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()
 
@@ -84,55 +144,114 @@ def supervise(sockets: list[socket.socket], options: dict[str, Any], graceful_ti
     # The workers' names for each other (simulator/peers.py): unique to this supervisor.
     group = f"{os.getpid()}-{secrets.token_hex(4)}"
     restarts = 0
+    slots = [_Slot(i, context.Value("d", 0.0, lock=False)) for i in range(len(sockets))]
+    # The protocol class travels by name: its limits (a class attribute) are set again in each worker.
+    limits = getattr(options.get("http"), "limits", None)
 
-    def start(index: int) -> tuple[BaseProcess, float]:
-        mesh = Mesh(group, index, len(sockets))
+    def start(slot: _Slot) -> None:
+        slot.heartbeat.value = 0.0
+        mesh = Mesh(group, slot.index, len(sockets))
         process = context.Process(
-            target=_worker, args=(sockets[index], options, mesh, restarts), daemon=False
+            target=_worker,
+            args=(sockets[slot.index], options, mesh, restarts, slot.heartbeat, limits),
+            daemon=False,
         )
         process.start()
-        return process, time.monotonic()
+        slot.process, slot.started, slot.ready_at = process, time.monotonic(), None
 
-    workers = [start(i) for i in range(len(sockets))]
+    for slot in slots:
+        start(slot)
     status = 0
     while not stop.wait(0.25):
-        for i, (process, started) in enumerate(workers):
-            if process.is_alive():
+        now = time.monotonic()
+        for slot in slots:
+            process = slot.process
+            if process is None:
+                if now >= slot.due:
+                    restarts += 1
+                    start(slot)
                 continue
-            if time.monotonic() - started < _MIN_LIFETIME_S:
-                log.error(
-                    "worker %d exited with %s right after starting; stopping", process.pid, process.exitcode
-                )
-                status = 1
-                stop.set()
-                break
-            log.warning("worker %d exited with %s; starting another", process.pid, process.exitcode)
-            restarts += 1
-            workers[i] = start(i)
-    for process, _ in workers:
-        if process.is_alive():
-            process.terminate()  # SIGTERM: the worker stops accepting, drains, exits
-    for process, _ in workers:
-        process.join(graceful_timeout + 5)
-        if process.is_alive():
-            process.kill()
+            beat = slot.heartbeat.value
+            if slot.ready_at is None and beat:
+                slot.ready_at, slot.failed_starts = now, 0
+            if process.is_alive():
+                if slot.ready_at is not None and now - beat > HANG_S:
+                    log.error(
+                        "worker %d: its event loop has not run for %.0f s; killing it",
+                        process.pid,
+                        now - beat,
+                    )
+                    process.kill()
+                    process.join(5)
+                else:
+                    continue
+            code = process.exitcode
             process.join()
+            if slot.ready_at is None and code is not None and code > 0:
+                slot.failed_starts += 1
+                if slot.failed_starts >= START_FAILURES:
+                    log.error(
+                        "worker %d exited with %s before serving, %d times in a row; stopping",
+                        process.pid,
+                        code,
+                        slot.failed_starts,
+                    )
+                    status = 1
+                    stop.set()
+                    break
+            lived = now - slot.started
+            slot.quick_deaths = slot.quick_deaths + 1 if lived < _STEADY_S else 0
+            wait = (
+                min(_BACKOFF_S * 2 ** (slot.quick_deaths - 1), _MAX_BACKOFF_S) if slot.quick_deaths else 0.0
+            )
+            how = f"signal {-code}" if code is not None and code < 0 else f"status {code}"
+            log.warning(
+                "worker %d exited (%s) after %.1f s%s; starting another in %.1f s",
+                process.pid,
+                how,
+                lived,
+                "" if slot.ready_at is not None else ", before serving",
+                wait,
+            )
+            slot.process, slot.due = None, now + wait
+    for slot in slots:
+        if slot.process is not None and slot.process.is_alive():
+            slot.process.terminate()  # SIGTERM: the worker stops accepting, drains, exits
+    for slot in slots:
+        if slot.process is None:
+            continue
+        slot.process.join(graceful_timeout + 5)
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join()
     for sock in sockets:
         sock.close()
     return status
 
 
-def _worker(sock: socket.socket, options: dict[str, Any], mesh: Mesh, restarts: int) -> None:
+def _worker(
+    sock: socket.socket, options: dict[str, Any], mesh: Mesh, restarts: int, heartbeat: Any, limits: Any
+) -> None:
     import uvicorn
 
-    from simulator.app import serve_app
+    from simulator.app import report_stop, serve_app
 
     signal.signal(signal.SIGTERM, exit_cleanly)
     # Ctrl-C reaches every process of the group, and the supervisor stops the workers itself: until uvicorn
     # installs its handlers, a worker still starting must not die with a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if limits is not None:
+        options["http"].limits = limits
     app = serve_app(mesh=mesh, connections=connection_counter(options), restarts=restarts)
-    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+
+    async def beat() -> None:  # uvicorn calls it from its main loop's tick: proof that the loop runs
+        heartbeat.value = time.monotonic()
+
+    config = uvicorn.Config(app, callback_notify=beat, timeout_notify=_HEARTBEAT_S, **options)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        report_stop(app)
 
 
 def connection_counter(options: dict[str, Any]) -> Any:

@@ -34,9 +34,34 @@ variable "vpc_cidr" {
 }
 
 variable "allowed_cidr_blocks" {
-  description = "Who may reach the ALB; narrow it to your load generators' addresses when you can."
+  description = "IPv4 CIDR blocks that may reach the internet-facing ALB (80, and 443 with a certificate): your load generators' source ranges, e.g. [\"203.0.113.0/24\"]. Required, no default. 0.0.0.0/0 is refused unless allow_any_source = true."
   type        = list(string)
-  default     = ["0.0.0.0/0"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.allowed_cidr_blocks) > 0
+    error_message = "allowed_cidr_blocks must list at least one CIDR block (your load generators' source ranges, e.g. [\"203.0.113.0/24\"])."
+  }
+  validation {
+    # IPv4 only (the ingress rules set cidr_ipv4), and in canonical form (no host bits set): AWS would
+    # otherwise store the network address and every plan would show a change.
+    condition = alltrue([
+      for cidr in var.allowed_cidr_blocks :
+      can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", cidr)) && can(cidrhost(cidr, 0)) && try(cidrsubnet(cidr, 0, 0) == cidr, false)
+    ])
+    error_message = "Each of allowed_cidr_blocks must be an IPv4 CIDR block with no host bits set, e.g. \"203.0.113.0/24\" or \"198.51.100.7/32\" (not \"203.0.113.5/24\")."
+  }
+  validation {
+    condition     = var.allow_any_source || !contains(var.allowed_cidr_blocks, "0.0.0.0/0")
+    error_message = "allowed_cidr_blocks contains 0.0.0.0/0, which opens the ALB (the fake APIs and the /_simulator routes) to the whole internet. List your load generators' ranges instead, or set allow_any_source = true to mean it."
+  }
+}
+
+variable "allow_any_source" {
+  description = "Explicit opt-in to allowed_cidr_blocks = [\"0.0.0.0/0\"]: anyone on the internet may reach the ALB."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "certificate_arn" {

@@ -260,7 +260,7 @@ def test_another_uvicorn_falls_back_to_the_stock_protocol_with_one_warning(
     monkeypatch.setattr(uvicorn, "__version__", "0.99.1")
     assert protocol.incompatibility() == f"uvicorn 0.99.1 is not the tested {protocol.TESTED_UVICORN}.x"
     with caplog.at_level(logging.WARNING, logger="test.fallback"):
-        chosen = protocol.choose(logging.getLogger("test.fallback"))
+        chosen = protocol.choose(logging.getLogger("test.fallback"), protocol.Limits())
     assert chosen == "httptools"
     assert [r.getMessage().split(":")[0] for r in caplog.records] == [
         "uvicorn 0.99.1 is not the tested 0.54.x"

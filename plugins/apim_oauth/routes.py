@@ -24,7 +24,10 @@ ACCESS_TOKEN_MS: Final = 600_000
 # NHS login refresh tokens: 12 hours, reported the same way (not asserted by any public test).
 REFRESH_TOKEN_EXPIRES_IN: Final = b"43199"
 ISSUED_TOKEN_TYPE: Final = b"urn:ietf:params:oauth:token-type:access_token"
-# Used jti's are keyed by what clients send: the byte budget keeps huge ones from filling the task.
+# Used jti's are kept as a fixed-size digest of (app, jti), never as what the client sent: each entry is a
+# 32-character key, counted as 201 bytes (sys.getsizeof 81 + the store's 120 per entry), so one request keeps
+# at most 201 bytes here, whatever the size of its sub and jti, and the default 100,000 entries ~20 MB. The
+# byte budget is then a backstop that binds only when APIM_JTI_MAX_ENTRIES is raised past ~330,000.
 JTI_MAX_BYTES: Final = 64 << 20
 
 _VERIFIER = jwt.PyJWS()
@@ -138,9 +141,10 @@ class TokenEndpoint:
         problem = v.assertion_problem(header, claims, now)
         if problem is not None:
             return problem
-        sub = claims["sub"]
-        app = sub if isinstance(sub, str) else orjson.dumps(sub).decode()
-        seen_key = f"{len(app)}:{app}{claims['jti']}"  # length-prefixed: no two (app, jti) pairs collide
+        app = v.app_name(claims["sub"])
+        # A digest, not the jti itself: a client must not make the replay store keep 700 KB a request (Redis
+        # keys are hashed by the shared state already; it gets this digest too).
+        seen_key = v.key_digest(app, claims["jti"]).hex()
         too_far = claims["exp"] - now > v.MAX_EXP_AHEAD_SECONDS
         shared = self._shared
         if shared is not None:
@@ -233,11 +237,8 @@ class TokenEndpoint:
         return await self._issue(form, form.get("subject_token_type") == v.ID_TOKEN)
 
     async def _issue(self, form: Params, exchange: bool) -> Response:
-        lifetime_ms = ACCESS_TOKEN_MS
-        override = form.get("_access_token_expiry_ms")
         # The platform lets a client shorten (never lengthen) the lifetime; tests use it to watch expiry.
-        if override is not None and override.isdigit() and int(override) < ACCESS_TOKEN_MS:
-            lifetime_ms = int(override)
+        lifetime_ms = v.shorter_lifetime_ms(form.get("_access_token_expiry_ms"), ACCESS_TOKEN_MS)
         token = new_token()
         await self._store.add(token, lifetime_ms / 1000)
         expires_in = str(max(lifetime_ms // 1000 - 1, 0)).encode()

@@ -1,14 +1,16 @@
 """The real endpoint's errors, word for word, and the checks that need no registered key.
 
 Texts, statuses and order come from the real proxy, NHSDigital/identity-service-api (its Apigee policies,
-JavaScript checks and e2e tests); the README section lists them. Everything here is pure: no clock, cache
-or I/O of its own.
+JavaScript checks and e2e tests); the README section lists them. Everything here is pure (no clock or I/O
+of its own) but for one cache of decoded JWT headers, bounded in bytes (see ``HEADER_CACHE_MAX_BYTES``).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
+import sys
 from typing import Any, Final
 
 import orjson
@@ -135,22 +137,56 @@ def decode(token: str) -> tuple[Claims, Claims] | None:
     parts = token.split(".")
     if len(parts) != 3:
         return None
-    # A client sends the same header on every request: decode each distinct one once.
-    header = _HEADERS.get(parts[0])
+    encoded = parts[0]
+    # A client sends the same header on every request: decode each distinct one once. Only a header the
+    # size of a real one is looked up and kept (a long one is decoded every time, and not even hashed).
+    cacheable = len(encoded) <= HEADER_CACHE_MAX_CHARS
+    header = _HEADERS.get(encoded) if cacheable else None
     if header is None:
-        header = _segment(parts[0])
-        if header is not None:
-            if len(_HEADERS) >= _MAX_HEADERS:
-                _HEADERS.clear()
-            _HEADERS[parts[0]] = header
+        header = _segment(encoded)
+        if header is not None and cacheable:
+            _remember(encoded, header)
     claims = _segment(parts[1])
     if header is None or claims is None:
         return None
     return header, claims
 
 
+# The decoded-header cache. It is filled by unauthenticated requests, so it is bounded by what it keeps, not
+# only by how many: a header is kept only when its encoded form is at most HEADER_CACHE_MAX_CHARS (a real
+# client's is ~100) and it is flat (every value a string, number, boolean or null, as in every real JOSE
+# header this endpoint reads), and the cache is emptied before the counted bytes would pass
+# HEADER_CACHE_MAX_BYTES (each entry counted as sys.getsizeof of its key, its dict and every name and value).
+# The most one request can make it keep is one entry per JWT (a client assertion and an ID token: two): a
+# key of at most 1,024 characters and a flat dict decoded from at most 768 bytes of JSON, at most ~15 KB
+# counted (measured with 122 two-character names); the whole cache at most 1 MiB counted.
+HEADER_CACHE_MAX_CHARS: Final = 1024
+HEADER_CACHE_MAX_ENTRIES: Final = 1024
+HEADER_CACHE_MAX_BYTES: Final = 1 << 20
 _HEADERS: dict[str, Claims] = {}
-_MAX_HEADERS: Final = 1024
+_header_bytes = 0
+_FLAT: Final = (str, int, float, bool, type(None))
+
+
+def header_cache_bytes() -> int:
+    """What the cached headers are counted as weighing (keys, dicts, names and values), at most
+    :data:`HEADER_CACHE_MAX_BYTES`."""
+    return _header_bytes
+
+
+def _remember(encoded: str, header: Claims) -> None:
+    global _header_bytes
+    size = sys.getsizeof(encoded) + sys.getsizeof(header)
+    for name, value in header.items():
+        if not isinstance(value, _FLAT):
+            return  # nested: not a header a real client sends, and its size is costly to count
+        size += sys.getsizeof(name) + sys.getsizeof(value)
+    if len(_HEADERS) >= HEADER_CACHE_MAX_ENTRIES or _header_bytes + size > HEADER_CACHE_MAX_BYTES:
+        # Emptied, not evicted one by one: a real deployment's few headers are back after a request each.
+        _HEADERS.clear()
+        _header_bytes = 0
+    _HEADERS[encoded] = header
+    _header_bytes += size
 
 
 def _segment(part: str) -> Claims | None:
@@ -179,7 +215,7 @@ def assertion_problem(header: Claims, claims: Claims, now: float) -> Problem | N
     if not _is_number(exp):
         return EXP_NOT_NUMBER
     iss = claims.get("iss")
-    if _falsy(iss) or iss != claims.get("sub"):
+    if _falsy(iss) or not _js_strictly_equal(iss, claims.get("sub")):
         return ISS_SUB
     jti = claims.get("jti")
     if _falsy(jti):
@@ -225,6 +261,30 @@ def _falsy(value: Any) -> bool:
     return _is_number(value) and value == 0
 
 
+def _js_strictly_equal(a: Any, b: Any) -> bool:
+    """JavaScript's ``a === b`` for two values parsed from JSON.
+
+    Arrays and objects parsed apart are never the same object, so they never match (comparing them by value
+    would also recurse as deep as the JSON nests: a RecursionError, a 500, at a thousand levels). Primitives
+    compare by type and value: ``1 === 1.0``, but ``true !== 1``.
+    """
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if _is_number(a) and _is_number(b):
+        return bool(a == b)
+    return False  # null (which _falsy refused first), arrays and objects
+
+
+def app_name(sub: Any) -> str:
+    """The app (API key) a client assertion names, as a string: ``sub`` itself, or a JSON number/boolean.
+
+    Only called once :func:`assertion_problem` has passed, so ``sub`` equals ``iss`` and is a primitive.
+    """
+    return sub if isinstance(sub, str) else orjson.dumps(sub).decode()
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -233,7 +293,8 @@ def _is_jwt_typ(typ: Any) -> bool:
     return isinstance(typ, str) and typ.lower() == "jwt"
 
 
-_NUMERIC = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+# ASCII digits only, as JavaScript's Number() reads them: \d would take "٣" (which float() then reads as 3).
+_NUMERIC = re.compile(r"\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
 
 
 def _js_number(value: Any) -> float | None:
@@ -243,3 +304,39 @@ def _js_number(value: Any) -> float | None:
     if isinstance(value, str) and _NUMERIC.fullmatch(value):
         return float(value)
     return None
+
+
+def shorter_lifetime_ms(value: str | None, default_ms: int) -> int:
+    """The access token's lifetime given ``_access_token_expiry_ms``: the value when it is a whole number
+    of milliseconds below ``default_ms`` (a client may shorten the lifetime, never lengthen it), else the
+    default.
+
+    Only ASCII digits count: ``str.isdigit`` also takes "²" (which ``int()`` refuses) and "٣" (which it reads
+    as 3). Leading zeros are dropped before ``int()`` sees the digits, and anything left longer than the
+    default's own digits is larger than it: ``int()`` never gets more than a few digits (past 4,300 it
+    raises instead of answering).
+    """
+    if value is None or not value.isascii() or not value.isdigit():
+        return default_ms
+    digits = value.lstrip("0")
+    if len(digits) > len(str(default_ms)):
+        return default_ms
+    return min(int(digits or "0"), default_ms)
+
+
+KEY_DIGEST_BYTES: Final = 16
+
+
+def key_digest(*parts: str) -> bytes:
+    """A fixed-size key for client-chosen strings (``sub``, ``jti``): what the stores keep in their place.
+
+    Each part is length-prefixed, so no two tuples of parts share an input. BLAKE2b at 128 bits: unkeyed, so
+    every worker and every simulator sharing state derive the same key, and no client can make two of its
+    strings collide (a collision would need ~2**64 attempts) to have one taken for another's.
+    """
+    hasher = hashlib.blake2b(digest_size=KEY_DIGEST_BYTES)
+    for part in parts:
+        encoded = part.encode("utf-8", "surrogatepass")
+        hasher.update(b"%d:" % len(encoded))
+        hasher.update(encoded)
+    return hasher.digest()

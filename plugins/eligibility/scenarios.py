@@ -7,7 +7,7 @@ precomputed bytes.
 
 from __future__ import annotations
 
-import json
+import os
 import random
 import re
 import time
@@ -22,8 +22,8 @@ import orjson
 
 from plugins.eligibility.outcomes import FHIR_JSON
 from plugins.eligibility.settings import EligibilitySettings
-from plugins.eligibility.templating import replace_strings
-from simulator import APPLICATION_JSON, Response, StartupError
+from plugins.eligibility.templating import check_document, replace_strings
+from simulator import APPLICATION_JSON, Response, StartupError, read_setting_file, shown_setting
 
 DATA = Path(__file__).resolve().parent / "data"
 EXAMPLES = DATA / "examples"
@@ -31,9 +31,17 @@ NBS_PLACEHOLDER = "@@NBS_URL@@"
 MAPPING_FILE = "mapping.json"
 GROUPS = ("Actionable", "NotActionable", "NotEligible")
 
-_RESPONSE_ID = b"@@RESPONSE_ID@@"
-_LAST_UPDATED = b"@@LAST_UPDATED@@"
+_RESPONSE_ID = "@@RESPONSE_ID{}@@"
+_LAST_UPDATED = "@@LAST_UPDATED{}@@"
 _NUMBER_FILE = re.compile(r"\d+\.json")
+# What a user's folder may hold: a body file is a few kB; a mapping names up to ~100,000 patients.
+MAX_BODY_BYTES = 1 << 20
+MAX_MAPPING_BYTES = 16 << 20
+MAX_FILES = 10_000
+_ID = re.compile(r"[0-9A-Za-z._-]{1,64}", re.ASCII)
+_NO_BODY = frozenset({204, 205, 304})  # statuses whose answers carry no body
+VARIABLE = "ELID_SCENARIOS_DIR"
+MIX = "ELID_SYNTHETIC_MIX"
 
 # (conditions kept, or None for all; actions included)
 VariantKey = tuple[frozenset[str] | None, bool]
@@ -81,21 +89,38 @@ class Canned:
         return self.response
 
 
+def _markers(plain: bytes) -> tuple[str, str]:
+    """Placeholders for ``responseId`` and ``meta.lastUpdated`` that the document does not contain (a body
+    may well hold the text ``@@RESPONSE_ID@@``: it then stays as it is)."""
+    for n in range(len(plain) + 1):
+        suffix = str(n) if n else ""
+        marks = (_RESPONSE_ID.format(suffix), _LAST_UPDATED.format(suffix))
+        if not any(mark.encode() in plain for mark in marks):
+            return marks
+    raise AssertionError("unreachable: a document cannot contain every marker")
+
+
 class Fresh:
     """A 200 body with a new ``responseId`` and ``meta.lastUpdated`` per response, as the real API sends.
 
     Both values have a fixed width, so content-length is computed once.
     """
 
-    __slots__ = ("_after_id", "_after_stamp", "_before_id", "_headers", "_stamps")
+    __slots__ = ("_headers", "_id_first", "_pieces", "_stamps")
 
     def __init__(self, document: dict[str, Any], stamps: Stamps) -> None:
+        rid, stamp = _markers(orjson.dumps(document))
         meta = dict(document.get("meta") or {})
-        meta["lastUpdated"] = _LAST_UPDATED.decode()
-        body = orjson.dumps({**document, "responseId": _RESPONSE_ID.decode(), "meta": meta})
-        self._before_id, rest = body.split(_RESPONSE_ID)
-        self._after_id, self._after_stamp = rest.split(_LAST_UPDATED)
-        length = len(body) - len(_RESPONSE_ID) - len(_LAST_UPDATED) + 36 + len(stamps.now())
+        meta["lastUpdated"] = stamp
+        body = orjson.dumps({**document, "responseId": rid, "meta": meta})
+        at_id, at_stamp = body.index(rid.encode()), body.index(stamp.encode())
+        # The document's own key order is kept: "meta" may come before "responseId".
+        self._id_first = at_id < at_stamp
+        first, second = (rid, stamp) if self._id_first else (stamp, rid)
+        head, rest = body.split(first.encode())
+        middle, tail = rest.split(second.encode())
+        self._pieces = (head, middle, tail)
+        length = len(body) - len(rid) - len(stamp) + 36 + len(stamps.now())
         self._headers = (
             (b"content-type", APPLICATION_JSON.encode()),
             (b"content-length", str(length).encode()),
@@ -103,16 +128,11 @@ class Fresh:
         self._stamps = stamps
 
     def render(self) -> Response:
-        body = b"".join(
-            (
-                self._before_id,
-                response_id(),
-                self._after_id,
-                self._stamps.now(),
-                self._after_stamp,
-            )
-        )
-        return Response(200, body, self._headers)
+        head, middle, tail = self._pieces
+        first, second = response_id(), self._stamps.now()
+        if not self._id_first:
+            first, second = second, first
+        return Response(200, b"".join((head, first, middle, second, tail)), self._headers)
 
 
 Variant = Canned | Fresh
@@ -132,9 +152,14 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if self.status == 200:
+            where = f"eligibility scenario {self.name}"
             if not isinstance(self.document, dict):
-                raise StartupError(f"eligibility scenario {self.name}: a 200 body must be a JSON object")
+                raise StartupError(f"{where}: a 200 body must be a JSON object")
+            if not isinstance(self.document.get("meta") or {}, dict):
+                raise StartupError(f'{where}: "meta" must be a JSON object')
             suggestions = self.document.get("processedSuggestions") or []
+            if not (isinstance(suggestions, list) and all(isinstance(s, dict) for s in suggestions)):
+                raise StartupError(f'{where}: "processedSuggestions" must be a list of JSON objects')
             self.conditions = frozenset(str(s.get("condition", "")).upper() for s in suggestions)
         else:
             self.conditions = frozenset()
@@ -222,7 +247,11 @@ def load(settings: EligibilitySettings, seed: int | None) -> Catalog:
             groups[entry["group"]].append(scenario)
     patients.update(_mapping(DATA / "patients.json", scenarios, settings.nbs_url, stamps, load_test))
     if settings.scenarios_dir is not None:
-        patients.update(_folder(settings.scenarios_dir, scenarios, settings.nbs_url, stamps, load_test))
+        folder = settings.scenarios_dir
+        try:
+            patients.update(_folder(folder, scenarios, settings.nbs_url, stamps, load_test))
+        except StartupError as exc:
+            raise StartupError(f"invalid setting {VARIABLE}={shown_setting(str(folder))}: {exc}") from None
     synthetic = None
     if settings.unknown_patients == "synthetic":
         synthetic = SyntheticPicker(_weights(settings.synthetic_mix, scenarios, groups), seed)
@@ -242,20 +271,32 @@ def _weights(
             weights[scenarios[key]] = weights.get(scenarios[key], 0.0) + weight
         else:
             raise StartupError(
-                f"invalid setting ELID_SYNTHETIC_MIX: {key!r} is neither a status group "
-                f"({', '.join(GROUPS)}) nor a scenario name (example_5000000001, error_404, ...)"
+                f"invalid setting {MIX}={_shown_mix(mix)}: {shown_setting(key, 40)} is neither a status "
+                f"group ({', '.join(GROUPS)}) nor a scenario name (example_5000000001, error_404, ...)"
             )
+    if not any(weight > 0 for weight in weights.values()):
+        raise StartupError(f"invalid setting {MIX}={_shown_mix(mix)}: no scenario has a positive weight")
     return weights
+
+
+def _shown_mix(mix: Mapping[str, float]) -> str:
+    return shown_setting(orjson.dumps(dict(mix)).decode())
 
 
 def _folder(
     folder: Path, scenarios: Mapping[str, Scenario], nbs_url: str, stamps: Stamps, load_test: list[str]
 ) -> dict[str, Scenario]:
     patients: dict[str, Scenario] = {}
-    for path in sorted(folder.glob("*.json")):
-        if _NUMBER_FILE.fullmatch(path.name):
-            patients[path.stem] = Scenario(path.name, 200, _nbs(_read(path), nbs_url), stamps)
-    if (folder / MAPPING_FILE).is_file():
+    try:
+        names = sorted(name for name in os.listdir(folder) if _NUMBER_FILE.fullmatch(name))
+    except OSError as exc:
+        raise StartupError(f"cannot list the folder: {exc.strerror or exc}") from None
+    if len(names) > MAX_FILES:
+        raise StartupError(f"more than {MAX_FILES:,} patient files ({len(names):,})")
+    for name in names:
+        path = folder / name
+        patients[path.stem] = Scenario(name, 200, _nbs(_read(path, MAX_BODY_BYTES), nbs_url), stamps)
+    if os.path.lexists(folder / MAPPING_FILE):  # a broken link or a FIFO is refused, not skipped
         patients.update(_mapping(folder / MAPPING_FILE, scenarios, nbs_url, stamps, load_test))
     return patients
 
@@ -265,45 +306,79 @@ def _mapping(
 ) -> dict[str, Scenario]:
     """``{"<id>": {"scenario": "<name>"} | {"file": "<file.json>", "status": 404}}``, files relative to it;
     ``"load_test": true`` adds the number to the ``eligibility.patients`` load-test targets."""
-    raw = _read(path)
+    raw = _read(path, MAX_MAPPING_BYTES)
     if not isinstance(raw, dict):
         raise StartupError(f"{path}: expected a JSON object of id -> entry")
     patients: dict[str, Scenario] = {}
     for number, entry in raw.items():
-        where = f"{path}: entry {number!r}"
+        where = f"{path}: entry {shown_setting(number, 40)}"
+        if not _ID.fullmatch(number):
+            raise StartupError(f"{where}: an id is 1 to 64 letters, digits, '.', '_' or '-'")
         if not isinstance(entry, dict) or len({"scenario", "file"} & entry.keys()) != 1:
             raise StartupError(f'{where} needs exactly one of "scenario" or "file"')
         unknown = entry.keys() - {"scenario", "file", "status", "load_test"}
         if unknown:
-            raise StartupError(f"{where} has unknown key(s) {', '.join(sorted(unknown))}")
+            raise StartupError(f"{where} has unknown key(s) {shown_setting(', '.join(sorted(unknown)), 60)}")
         status = entry.get("status")
-        if status is not None and not (isinstance(status, int) and 200 <= status <= 599):
-            raise StartupError(f"{where}: status must be an HTTP status code, not {status!r}")
+        if status is not None and not (
+            isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599
+        ):
+            shown = shown_setting(status, 40)
+            raise StartupError(f"{where}: status must be an HTTP status code, not {shown}")
+        if status in _NO_BODY:
+            raise StartupError(f"{where}: status {status} cannot carry a body")
         if not isinstance(entry.get("load_test", False), bool):
             raise StartupError(f"{where}: load_test must be true or false")
         if entry.get("load_test"):
             load_test.append(number)
-        if "scenario" in entry:
-            base = scenarios.get(entry["scenario"])
-            if base is None:
-                raise StartupError(f"{where} names unknown scenario {entry['scenario']!r}")
-            if status is None or status == base.status:
-                patients[number] = base
-            else:
-                patients[number] = Scenario(base.name, status, base.document, stamps)
-        else:
-            file = path.parent / str(entry["file"])
-            patients[number] = Scenario(file.name, status or 200, _nbs(_read(file), nbs_url), stamps)
+        try:
+            patients[number] = _entry(path, entry, status, scenarios, nbs_url, stamps, where)
+        except StartupError as exc:
+            message = str(exc)
+            raise StartupError(message if message.startswith(where) else f"{where}: {message}") from None
     return patients
 
 
-def _read(path: Path) -> Any:
+def _entry(
+    path: Path,
+    entry: dict[str, Any],
+    status: int | None,
+    scenarios: Mapping[str, Scenario],
+    nbs_url: str,
+    stamps: Stamps,
+    where: str,
+) -> Scenario:
+    if "scenario" in entry:
+        name = entry["scenario"]
+        base = scenarios.get(name) if isinstance(name, str) else None
+        if base is None:
+            raise StartupError(f"{where} names unknown scenario {shown_setting(name, 60)}")
+        if status is None or status == base.status:
+            return base
+        return Scenario(base.name, status, base.document, stamps)
+    name = entry["file"]
+    relative = Path(name) if isinstance(name, str) and name else None
+    if relative is None or relative.is_absolute() or ".." in relative.parts:
+        raise StartupError(f'{where}: "file" must name a file in the folder, not {shown_setting(name, 60)}')
+    file = path.parent / relative
+    return Scenario(file.name, status or 200, _nbs(_read(file, MAX_BODY_BYTES), nbs_url), stamps)
+
+
+def _read(path: Path, max_bytes: int = MAX_MAPPING_BYTES) -> Any:
+    """A scenario file's JSON: strict (no NaN), at most ``max_bytes``, a regular file (never a FIFO or a
+    device: they are refused without blocking), nested at most a few dozen levels."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise StartupError(f"cannot read eligibility scenario {path}: {exc.strerror}") from None
+        raw = read_setting_file(path, max_bytes)
     except ValueError as exc:
+        raise StartupError(f"cannot read eligibility scenario {path}: {exc}") from None
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise StartupError(f"eligibility scenario {path} is not valid JSON: {exc}") from None
+    problem = check_document(document)
+    if problem is not None:
+        raise StartupError(f"eligibility scenario {path}: {problem}")
+    return document
 
 
 def _nbs(value: Any, nbs_url: str) -> Any:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 
-from simulator import BaseUrl, PluginSettings, SettingsConfigDict
+from simulator import BaseUrl, PluginSettings, SettingsConfigDict, check_folder
 
 # Status groups of the bundled examples; a mix key may also name one scenario, e.g. "example_5000000014".
 DEFAULT_MIX = {"Actionable": 50.0, "NotActionable": 30.0, "NotEligible": 20.0}
+MAX_WEIGHT = 1e9  # weights are relative: any mix fits, and their sum stays a finite float
+MAX_MIX_KEYS = 1000
+Weight = Annotated[float, Field(ge=0, le=MAX_WEIGHT, allow_inf_nan=False)]
 
 
 class EligibilitySettings(PluginSettings):
@@ -34,18 +38,19 @@ class EligibilitySettings(PluginSettings):
     )
     scenarios_dir: Path | None = None
     unknown_patients: Literal["synthetic", "not_found"] = "synthetic"
-    synthetic_mix: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_MIX))
+    synthetic_mix: dict[str, Weight] = Field(
+        default_factory=lambda: dict(DEFAULT_MIX), min_length=1, max_length=MAX_MIX_KEYS
+    )
 
     @field_validator("scenarios_dir")
     @classmethod
     def _folder(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_dir():
-            raise ValueError("not a folder")
-        return value
+        return None if value is None else check_folder(value)
 
     @field_validator("synthetic_mix")
     @classmethod
     def _weights(cls, value: dict[str, float]) -> dict[str, float]:
-        if any(weight < 0 for weight in value.values()) or sum(value.values()) <= 0:
-            raise ValueError("weights must be >= 0 with a positive total")
+        total = math.fsum(value.values())
+        if not (math.isfinite(total) and total > 0):
+            raise ValueError(f"weights must be 0 to {MAX_WEIGHT:g} with a positive total")
         return value

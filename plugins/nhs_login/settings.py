@@ -2,16 +2,61 @@
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any, Literal
+from functools import cache
+from pathlib import Path
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 
-from simulator import BaseUrl, PluginSettings, SettingsConfigDict
+from plugins.nhs_number import problem
+from simulator import BaseUrl, PluginSettings, SettingsConfigDict, StartupError, check_url, read_setting_file
 
 Validation = Literal["structural", "strict", "off"]
 _NHS_NUMBER = re.compile(r"\d{10}", re.ASCII)
+_USERS: Final = Path(__file__).resolve().parent / "data" / "users.json"
+MAX_PEM_BYTES: Final = 64 << 10  # as keys.py reads
+MAX_CLIENTS: Final = 1000
+
+
+def check_pem_source(source: str, *, private: bool) -> str:
+    """PEM text, or the path of a regular file of at most 64 KiB (read here without blocking: a FIFO or a
+    device is refused), holding an RSA key of 2048 bits or more: private (the signing key) or public."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from plugins.nhs_login.keys import SigningKey
+
+    text = source.strip()
+    if text.startswith("-----BEGIN"):
+        if len(text) > MAX_PEM_BYTES:
+            raise ValueError(f"PEM text larger than {MAX_PEM_BYTES:,} bytes")
+        pem = text.encode()
+    else:
+        try:
+            pem = read_setting_file(text, MAX_PEM_BYTES)
+        except ValueError as exc:
+            raise ValueError(f"neither PEM text nor a readable file: {exc}") from None
+    if private:
+        try:
+            SigningKey(pem, "it")
+        except StartupError as exc:  # keys.py's own words, after "invalid setting it: "
+            raise ValueError(str(exc).partition(": ")[2] or str(exc)) from None
+        return source
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError as exc:
+        raise ValueError(f"not a PEM public key ({exc})") from None
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
+        raise ValueError("needs an RSA key of 2048 bits or more")
+    return source
+
+
+@cache
+def _named_users() -> frozenset[str]:
+    return frozenset(json.loads(_USERS.read_text(encoding="utf-8")))
 
 
 class ClientRegistration(BaseModel):
@@ -29,10 +74,21 @@ class ClientRegistration(BaseModel):
     @classmethod
     def _uris(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for uri in value:
-            parts = urlsplit(uri)
-            if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
-                raise ValueError(f"redirect URI {uri!r} must be an absolute http(s) URL without a fragment")
+            shown = repr(uri[:60]) + ("..." if len(uri) > 60 else "")
+            try:
+                check_url(uri)
+            except ValueError:
+                raise ValueError(
+                    f"redirect URI {shown} must be an absolute http(s) URL without a fragment"
+                ) from None
+            if urlsplit(uri).fragment:
+                raise ValueError(f"redirect URI {shown} must be an absolute http(s) URL without a fragment")
         return value
+
+    @field_validator("public_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        return None if value is None else check_pem_source(value, private=False)
 
 
 class LoginSettings(PluginSettings):
@@ -49,7 +105,7 @@ class LoginSettings(PluginSettings):
     # The RSA key ID tokens are signed with, PEM text or a file; unset = the bundled (public) default key.
     private_key: SecretStr | None = None
     validation: Validation = "structural"
-    clients: tuple[ClientRegistration, ...] = ()
+    clients: tuple[ClientRegistration, ...] = Field((), max_length=MAX_CLIENTS)
     # The patient /authorize picks when the request names none (the original's default).
     default_nhs_number: str = "9686368973"
 
@@ -67,6 +123,13 @@ class LoginSettings(PluginSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
+    @field_validator("private_key")
+    @classmethod
+    def _private_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_pem_source(value.get_secret_value(), private=True)
+        return value
+
     @field_validator("clients")
     @classmethod
     def _unique(cls, value: tuple[ClientRegistration, ...]) -> tuple[ClientRegistration, ...]:
@@ -81,4 +144,6 @@ class LoginSettings(PluginSettings):
     def _number(cls, value: str) -> str:
         if not _NHS_NUMBER.fullmatch(value):
             raise ValueError("must be a 10-digit NHS number")
+        if problem(value) is not None and value not in _named_users():
+            raise ValueError(f"must be a valid NHS number or a named test user: {problem(value)}")
         return value

@@ -8,6 +8,8 @@ mock_provider "aws" {
 
 variables {
   image_tag = "abc1234"
+  # Two documentation ranges (RFC 5737): one ingress rule per block and port.
+  allowed_cidr_blocks = ["198.51.100.0/24", "203.0.113.7/32"]
 }
 
 run "network_layout" {
@@ -66,8 +68,14 @@ run "security_groups" {
     error_message = "Tasks must be reachable only from the ALB's security group on 9123."
   }
   assert {
-    condition     = keys(aws_vpc_security_group_ingress_rule.alb_http) == ["0.0.0.0/0"] && length(aws_vpc_security_group_ingress_rule.alb_https) == 0
-    error_message = "Without a certificate the ALB opens port 80 only."
+    condition     = keys(aws_vpc_security_group_ingress_rule.alb_http) == ["198.51.100.0/24", "203.0.113.7/32"] && length(aws_vpc_security_group_ingress_rule.alb_https) == 0
+    error_message = "Without a certificate the ALB opens port 80 only, to exactly allowed_cidr_blocks."
+  }
+  assert {
+    condition = alltrue([for cidr, rule in aws_vpc_security_group_ingress_rule.alb_http :
+      rule.cidr_ipv4 == cidr && rule.security_group_id == aws_security_group.alb.id && rule.from_port == 80 && rule.to_port == 80
+    ])
+    error_message = "Each allowed CIDR block gets its own port-80 rule on the ALB's security group."
   }
   assert {
     condition     = aws_vpc_security_group_egress_rule.tasks_to_s3.prefix_list_id == aws_vpc_endpoint.s3.prefix_list_id
@@ -199,7 +207,96 @@ run "https_with_certificate" {
     error_message = "With a certificate port 80 must redirect to HTTPS."
   }
   assert {
-    condition     = length(aws_vpc_security_group_ingress_rule.alb_https) == 1 && output.application_url == "https://fake-api-alb-123456789.eu-west-2.elb.amazonaws.com"
-    error_message = "With a certificate the ALB opens 443 and application_url uses https."
+    condition     = keys(aws_vpc_security_group_ingress_rule.alb_https) == ["198.51.100.0/24", "203.0.113.7/32"] && alltrue([for r in aws_vpc_security_group_ingress_rule.alb_https : r.from_port == 443 && r.to_port == 443]) && output.application_url == "https://fake-api-alb-123456789.eu-west-2.elb.amazonaws.com"
+    error_message = "With a certificate the ALB opens 443 to allowed_cidr_blocks and application_url uses https."
   }
+}
+
+# allowed_cidr_blocks is required (no default) and validated; 0.0.0.0/0 needs allow_any_source.
+
+run "any_source_is_refused_without_opt_in" {
+  command = plan
+
+  variables {
+    allowed_cidr_blocks = ["203.0.113.0/24", "0.0.0.0/0"]
+  }
+
+  expect_failures = [var.allowed_cidr_blocks]
+}
+
+run "any_source_with_explicit_opt_in" {
+  command = plan
+
+  variables {
+    allowed_cidr_blocks = ["0.0.0.0/0"]
+    allow_any_source    = true
+  }
+
+  assert {
+    condition     = keys(aws_vpc_security_group_ingress_rule.alb_http) == ["0.0.0.0/0"]
+    error_message = "allow_any_source = true must let 0.0.0.0/0 through."
+  }
+}
+
+run "opt_in_alone_opens_nothing_more" {
+  command = plan
+
+  variables {
+    allow_any_source = true
+  }
+
+  assert {
+    condition     = keys(aws_vpc_security_group_ingress_rule.alb_http) == ["198.51.100.0/24", "203.0.113.7/32"]
+    error_message = "allow_any_source only permits 0.0.0.0/0; the rules still follow allowed_cidr_blocks."
+  }
+}
+
+run "empty_cidr_list_is_refused" {
+  command = plan
+
+  variables {
+    allowed_cidr_blocks = []
+  }
+
+  expect_failures = [var.allowed_cidr_blocks]
+}
+
+run "malformed_cidr_is_refused" {
+  command = plan
+
+  variables {
+    allowed_cidr_blocks = ["203.0.113.0/24", "203.0.113.0"]
+  }
+
+  expect_failures = [var.allowed_cidr_blocks]
+}
+
+run "cidr_with_host_bits_is_refused" {
+  command = plan
+
+  variables {
+    allowed_cidr_blocks = ["203.0.113.5/24"]
+  }
+
+  expect_failures = [var.allowed_cidr_blocks]
+}
+
+run "ipv6_cidr_is_refused" {
+  command = plan
+
+  variables {
+    allowed_cidr_blocks = ["2001:db8::/32"]
+  }
+
+  expect_failures = [var.allowed_cidr_blocks]
+}
+
+run "out_of_range_cidr_is_refused" {
+  command = plan
+
+  variables {
+    allowed_cidr_blocks = ["300.0.113.0/24"]
+  }
+
+  expect_failures = [var.allowed_cidr_blocks]
 }

@@ -11,7 +11,8 @@ mock_provider "aws" {
 }
 
 variables {
-  image_tag = "abc1234"
+  image_tag           = "abc1234"
+  allowed_cidr_blocks = ["203.0.113.0/24"]
 }
 
 run "login_root_url_defaults_to_the_alb_url" {

@@ -19,7 +19,8 @@ override_resource {
 }
 
 variables {
-  image_tag = "abc1234"
+  image_tag           = "abc1234"
+  allowed_cidr_blocks = ["203.0.113.0/24"]
 }
 
 run "defaults_scale_one_to_three" {

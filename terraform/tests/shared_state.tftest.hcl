@@ -7,7 +7,8 @@ mock_provider "aws" {
 }
 
 variables {
-  image_tag = "abc1234"
+  image_tag           = "abc1234"
+  allowed_cidr_blocks = ["203.0.113.0/24"]
 }
 
 run "off_by_default" {

@@ -48,6 +48,9 @@ EMULATED_SERVICES = (
     "sts",
 )
 
+# allowed_cidr_blocks for the emulator apply: documentation ranges (RFC 5737), as in the .tftest.hcl files.
+ALLOWED_CIDR_BLOCKS = ["198.51.100.0/24", "203.0.113.7/32"]
+
 # Runs one AWS API call against the emulator with .venv-tools' boto3 (a moto dependency; the project's
 # own venv has no AWS SDK) and prints the response as JSON.
 _AWS_CALL = """
@@ -169,6 +172,64 @@ def test_terraform_test_with_mocked_aws(initialised: tuple[Path, dict[str, str]]
     assert int(summary.group(1)) > 0, output_of(proc)
 
 
+def without_tf_vars(env: dict[str, str]) -> dict[str, str]:
+    """env without TF_VAR_* and TF_CLI_ARGS*, so only the files and arguments given count."""
+    return {k: v for k, v in env.items() if not k.startswith(("TF_VAR_", "TF_CLI_ARGS"))}
+
+
+def test_allowed_cidr_blocks_is_required(initialised: tuple[Path, dict[str, str]]) -> None:
+    # Refused before any provider call, so no credentials or emulator are needed.
+    workdir, env = initialised
+    proc = run(
+        ["terraform", f"-chdir={workdir}", "plan", "-input=false", "-no-color", "-var", "image_tag=abc1234"],
+        without_tf_vars(env),
+        120,
+    )
+    assert proc.returncode != 0, output_of(proc)
+    assert "No value for required variable" in proc.stderr, output_of(proc)
+    assert 'variable "allowed_cidr_blocks"' in proc.stderr, output_of(proc)
+
+
+def console(
+    workdir: Path, env: dict[str, str], expression: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["terraform", f"-chdir={workdir}", "console", "-no-color", *args],
+        input=expression + "\n",
+        env=without_tf_vars(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_tfvars_example_is_valid_and_sets_the_required_variable(
+    initialised: tuple[Path, dict[str, str]],
+) -> None:
+    # terraform.tfvars.example is what the README tells users to copy: it must pass validation as shipped.
+    workdir, env = initialised
+    example = TERRAFORM_DIR / "terraform.tfvars.example"
+    proc = console(workdir, env, "jsonencode(var.allowed_cidr_blocks)", f"-var-file={example}")
+    assert proc.returncode == 0, output_of(proc)
+    assert "Error" not in proc.stderr, output_of(proc)
+    cidrs = json.loads(json.loads(proc.stdout.strip()))
+    assert cidrs, output_of(proc)
+    assert "0.0.0.0/0" not in cidrs, cidrs
+
+
+def test_any_source_needs_the_explicit_opt_in(initialised: tuple[Path, dict[str, str]]) -> None:
+    workdir, env = initialised
+    anywhere = ["-var", 'allowed_cidr_blocks=["0.0.0.0/0"]']
+    refused = console(workdir, env, "var.allowed_cidr_blocks", *anywhere)
+    assert "allow_any_source = true" in " ".join(refused.stderr.split()), output_of(refused)
+    allowed = console(
+        workdir, env, "jsonencode(var.allowed_cidr_blocks)", *anywhere, "-var", "allow_any_source=true"
+    )
+    assert "Error" not in allowed.stderr, output_of(allowed)
+    assert json.loads(json.loads(allowed.stdout.strip())) == ["0.0.0.0/0"], output_of(allowed)
+
+
 def test_checkov_has_no_failed_checks() -> None:
     checkov = tool("checkov")
     proc = run(
@@ -273,6 +334,9 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
     variables = [
         "-var",
         "image_tag=0123456789ab",
+        # Required, no default: who may reach the ALB (two documentation ranges).
+        "-var",
+        f"allowed_cidr_blocks={json.dumps(ALLOWED_CIDR_BLOCKS)}",
         "-var",
         'environment={"APIM_DELAY_SECONDS":"2"}',
         "-var",
@@ -372,6 +436,20 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
     body = json.loads(dashboard["DashboardBody"])
     assert '"api-simulator"' in json.dumps(body)
     assert "TargetResponseTime" in json.dumps(body)
+
+    # The ALB's security group admits exactly allowed_cidr_blocks, on port 80 only (no certificate).
+    (alb_sg,) = aws_call(
+        moto_url,
+        "ec2",
+        "describe_security_groups",
+        Filters=[{"Name": "group-name", "Values": ["fake-api-alb"]}],
+    )["SecurityGroups"]
+    ingress = sorted(
+        (p["IpProtocol"], p["FromPort"], p["ToPort"], r["CidrIp"])
+        for p in alb_sg["IpPermissions"]
+        for r in p.get("IpRanges", [])
+    )
+    assert ingress == sorted(("tcp", 80, 80, cidr) for cidr in ALLOWED_CIDR_BLOCKS), alb_sg
 
     # The ALB logs into its bucket, which expires the logs and lets only ELB's eu-west-2 account write.
     bucket = outputs["alb_access_logs_bucket"]
