@@ -147,8 +147,8 @@ class SimulatorApp:
                     # uvicorn cancels what is still running when SIMULATOR_GRACEFUL_TIMEOUT expires (or at a
                     # second Ctrl-C): a 503 in the fake's own shape, not uvicorn's 500 and a traceback each.
                     # Not re-raised: the task's end is the request's end, and uvicorn is stopping anyway.
-                    self.cut_short += 1
-                    await self._refuse(endpoint, _STOPPING_RULE, request, arrived, send)
+                    if await self._refuse(endpoint, _STOPPING_RULE, request, arrived, send):
+                        self.cut_short += 1
                 return
             if not path.startswith("/_simulator"):
                 self.observer.metrics.unrouted += 1
@@ -212,15 +212,17 @@ class SimulatorApp:
 
     async def _refuse(
         self, endpoint: Endpoint, rule: FaultRule, request: Request, arrived: float, send: Send
-    ) -> None:
+    ) -> bool:
         """The plugin's own error for ``rule.status``, closing the connection: a body too large to read,
-        or a request cut short by the stop."""
+        or a request cut short by the stop. False when it could not be sent."""
         response = self._error(endpoint, rule).with_headers({"connection": "close"})
         try:
             await _send(send, *_messages(response, head=request.method == "HEAD"))
-        except (RuntimeError, OSError):  # the answer had begun, or the client has gone: nothing to add
-            return
+        except (RuntimeError, OSError, asyncio.CancelledError):
+            # The answer had begun, the client has gone, or the loop is closing while it does not read.
+            return False
         self.observer.record(endpoint.stats, request, rule.status, 0.0, arrived, self._clock())
+        return True
 
     async def _admit(
         self, endpoint: Endpoint, pool: Pool, request: Request, arrived: float, send: Send

@@ -197,6 +197,7 @@ def _serve(args: argparse.Namespace) -> int:
     from simulator.settings import CoreSettings, load_settings
 
     core = load_settings(CoreSettings)
+    asked = "max_connections" in core.model_fields_set  # before the overrides, which set every field
     overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k)) is not None}
     if overrides:
         from pydantic import ValidationError
@@ -219,7 +220,6 @@ def _serve(args: argparse.Namespace) -> int:
     logging.config.dictConfig(config)
     log = logging.getLogger("simulator")
     sockets = workers.listen(core.host, core.port, core.workers)  # a port in use stops start-up first
-    asked = "max_connections" in core.model_fields_set
     connections = workers.raise_file_limit(core.max_connections, log, asked=asked)
     options = {
         "loop": "uvloop",

@@ -275,11 +275,19 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         """Waiting for a request that has not begun, so that closing the connection loses nothing: after
         an answer (``kept_alive``), or since it opened more than a second ago."""
         if kept_alive:  # uvicorn arms its keep-alive timer once an answer is out and nothing is queued
-            return self.timeout_keep_alive_task is not None
+            return self.timeout_keep_alive_task is not None and not self._in_head
         return self.cycle is None and not self._head_bytes and now - self._head_since > 1.0
 
     def head_late(self, now: float) -> bool:
-        return self._in_head and now - self._head_since > self.limits.header_timeout
+        if not self._in_head:
+            return False
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # A pipelined head behind an answer still due: uvicorn stops reading meanwhile, so the head
+            # cannot end. Its time counts from when that answer is out.
+            self._head_since = now
+            return False
+        return now - self._head_since > self.limits.header_timeout
 
     def head_timed_out(self) -> None:
         if self._head_bytes:  # a request began and its headers did not arrive in time
@@ -331,9 +339,10 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         # then close.
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
+            if cycle.more_body:  # its body was cut short: nothing to answer (the app sees a disconnect)
+                return None
+            # The newest request (queued ones before it are answered in turn): close after its answer.
             cycle.keep_alive = False
-            for queued, _ in self.pipeline:
-                queued.keep_alive = False
             return True
         # Answered already, but perhaps still in the write buffer (sent at the end of the loop step): the
         # transport closes itself after this returns, and only what it holds is sent first.

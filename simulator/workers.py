@@ -35,6 +35,8 @@ log = logging.getLogger("simulator")
 BACKLOG = 2048  # uvicorn's default
 #: A worker whose event loop has not ticked for this long is hung (blocked): it is killed and replaced.
 HANG_S = 15.0
+#: A worker that has not begun serving this long after its start is stuck: killed, and counted as failing.
+STARTUP_S = 60.0
 #: Workers of one slot failing this many times in a row before serving stop the server.
 START_FAILURES = 5
 _HEARTBEAT_S = 0  # uvicorn beats once a second at most (its tick checks then); 0: at every check
@@ -121,6 +123,7 @@ class _Slot:
     due: float = 0.0  # when to start the next one
     failed_starts: int = 0  # in a row: exits with an error before ever serving
     quick_deaths: int = 0  # in a row: deaths within _STEADY_S of starting, for the backoff
+    stuck: bool = False  # killed for not starting within STARTUP_S: a failed start
 
 
 def supervise(sockets: list[socket.socket], options: dict[str, Any], graceful_timeout: float) -> int:
@@ -175,7 +178,16 @@ def supervise(sockets: list[socket.socket], options: dict[str, Any], graceful_ti
             if slot.ready_at is None and beat:
                 slot.ready_at, slot.failed_starts = now, 0
             if process.is_alive():
-                if slot.ready_at is not None and now - beat > HANG_S:
+                if slot.ready_at is None and now - slot.started > STARTUP_S:
+                    log.error(
+                        "worker %d has not started serving in %.0f s; killing it",
+                        process.pid,
+                        now - slot.started,
+                    )
+                    slot.stuck = True
+                    process.kill()
+                    process.join(5)
+                elif slot.ready_at is not None and now - beat > HANG_S:
                     log.error(
                         "worker %d: its event loop has not run for %.0f s; killing it",
                         process.pid,
@@ -186,13 +198,18 @@ def supervise(sockets: list[socket.socket], options: dict[str, Any], graceful_ti
                 else:
                     continue
             code = process.exitcode
-            process.join()
-            if slot.ready_at is None and code is not None and code > 0:
+            if code is None:  # killed but not gone yet: look again at the next tick
+                continue
+            pid = process.pid
+            process.close()  # its pipe and sentinel: a long test restarts workers many times
+            slot.process, slot.due = None, now
+            stuck, slot.stuck = slot.stuck, False
+            if slot.ready_at is None and (stuck or code > 0):
                 slot.failed_starts += 1
                 if slot.failed_starts >= START_FAILURES:
                     log.error(
                         "worker %d exited with %s before serving, %d times in a row; stopping",
-                        process.pid,
+                        pid,
                         code,
                         slot.failed_starts,
                     )
@@ -204,16 +221,16 @@ def supervise(sockets: list[socket.socket], options: dict[str, Any], graceful_ti
             wait = (
                 min(_BACKOFF_S * 2 ** (slot.quick_deaths - 1), _MAX_BACKOFF_S) if slot.quick_deaths else 0.0
             )
-            how = f"signal {-code}" if code is not None and code < 0 else f"status {code}"
+            how = f"signal {-code}" if code < 0 else f"status {code}"
             log.warning(
                 "worker %d exited (%s) after %.1f s%s; starting another in %.1f s",
-                process.pid,
+                pid,
                 how,
                 lived,
                 "" if slot.ready_at is not None else ", before serving",
                 wait,
             )
-            slot.process, slot.due = None, now + wait
+            slot.due = now + wait
     for slot in slots:
         if slot.process is not None and slot.process.is_alive():
             slot.process.terminate()  # SIGTERM: the worker stops accepting, drains, exits

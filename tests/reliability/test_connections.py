@@ -60,6 +60,20 @@ def test_a_half_closed_client_gets_its_answer(server: tuple[str, int]) -> None:
     assert delayed.rstrip().endswith(b"}")
 
 
+def test_a_half_close_after_pipelined_requests_gets_every_answer(server: tuple[str, int]) -> None:
+    post = b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+    get = f"GET {PATIENT} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    answers = exchange(server, post + get + get, half_close=True)
+    assert answers.count(b"HTTP/1.1 ") == 3, answers[:300]
+
+
+def test_a_body_cut_short_by_a_half_close_closes_the_connection(server: tuple[str, int]) -> None:
+    began = time.monotonic()
+    cut = b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab"
+    exchange(server, cut, half_close=True)  # returns once the server has closed
+    assert time.monotonic() - began < 2
+
+
 def test_oversized_request_heads_are_refused_with_their_status(server: tuple[str, int]) -> None:
     long_url = b"GET /health?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
     assert status_of(exchange(server, long_url)) == 414
