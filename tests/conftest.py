@@ -94,6 +94,7 @@ def stop_servers(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=10)  # reaped: no ResourceWarning in a later test
 
 
 @pytest.fixture

@@ -71,8 +71,16 @@ def test_a_worker_whose_event_loop_is_blocked_is_replaced(
 ) -> None:
     proc, base, log = server
     first = workers_of(proc.pid)
+    # Both workers have served and sent heartbeats (once a second) by now: the one stopped below is known
+    # to have been serving, so its silence is a hang, not a slow start.
+    wait_for(lambda: serves(base), 15)
+    time.sleep(2.5)
     os.kill(first[0], signal.SIGSTOP)  # its loop stops ticking, as a blocked one does
-    took = wait_for(lambda: first[0] not in workers_of(proc.pid) and len(workers_of(proc.pid)) == 2, 30)
+    try:
+        took = wait_for(lambda: first[0] not in workers_of(proc.pid) and len(workers_of(proc.pid)) == 2, 30)
+    finally:
+        if first[0] in workers_of(proc.pid):
+            os.kill(first[0], signal.SIGKILL)  # not replaced: do not leave a stopped process behind
     wait_for(lambda: serves(base), 15)
     assert "its event loop has not run for" in log.read_text()
     print(f"\na stopped worker was replaced {took:.1f} s later")
