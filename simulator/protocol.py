@@ -190,8 +190,7 @@ class _Connections:
     def __init__(self) -> None:
         self.open: dict[CoalescingHttpToolsProtocol, None] = {}
         self._sweeping = False
-        self.refused = 0  # connections answered 503 at the limit (a metric would show it; logged once)
-        self.timed_out = 0
+        self.refused = 0  # connections answered 503 at the limit: the first one is logged
 
     def add(self, protocol: CoalescingHttpToolsProtocol) -> None:
         self.open[protocol] = None
@@ -219,7 +218,6 @@ class _Connections:
         late = [p for p in self.open if p.head_late(now)]
         for protocol in late:
             protocol.head_timed_out()
-            self.timed_out += 1
         if self.open:
             loop.call_later(1.0, self._sweep, loop)
         else:

@@ -258,7 +258,9 @@ def _worker(
     # installs its handlers, a worker still starting must not die with a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if limits is not None:
-        options["http"].limits = limits
+        from simulator.protocol import configured
+
+        configured(limits)  # the one place that sets them, as in the supervisor's process
     app = serve_app(mesh=mesh, connections=connection_counter(options), restarts=restarts)
 
     async def beat() -> None:  # uvicorn calls it from its main loop's tick: proof that the loop runs

@@ -26,11 +26,14 @@ import plugins.apim_oauth
 from simulator.testing import SimulatorClient
 from tests.plugins.apim_oauth.apim_support import (
     API_KEY,
+    CLIENT_CREDENTIALS_BODY,
     DROP,
+    EXCHANGE_BODY,
     ID_TOKEN,
     JWT_BEARER,
     KID,
     NHS_LOGIN,
+    QUOTA_BODY,
     TOKEN_EXCHANGE,
     TOKEN_URL,
     assertion,
@@ -88,26 +91,6 @@ def documented_errors() -> tuple[frozenset[Documented], frozenset[Documented]]:
 
 
 EXACT, PREFIXES = documented_errors()
-CLIENT_CREDENTIALS_BODY = ["access_token", "expires_in", "token_type", "issued_at"]
-EXCHANGE_BODY = [
-    "access_token",
-    "expires_in",
-    "token_type",
-    "issued_token_type",
-    "refresh_token",
-    "refresh_token_expires_in",
-    "refresh_count",
-]
-QUOTA_BODY = {
-    "message",
-    "scope",
-    "policy",
-    "limit",
-    "interval",
-    "timeunit",
-    "ratelimiting_expiry_time_ms",
-    "message_id",
-}
 
 
 def test_the_readme_table_was_read() -> None:

@@ -110,3 +110,26 @@ def exchange_form(**changes: Any) -> dict[str, str]:
     if "subject_token" not in changes:
         base["subject_token"] = id_token()
     return _merge(base, changes)
+
+
+# The fields of the platform's answers, in order where the order is the platform's.
+CLIENT_CREDENTIALS_BODY = ["access_token", "expires_in", "token_type", "issued_at"]
+EXCHANGE_BODY = [
+    "access_token",
+    "expires_in",
+    "token_type",
+    "issued_token_type",
+    "refresh_token",
+    "refresh_token_expires_in",
+    "refresh_count",
+]
+QUOTA_BODY = {
+    "message",
+    "scope",
+    "policy",
+    "limit",
+    "interval",
+    "timeunit",
+    "ratelimiting_expiry_time_ms",
+    "message_id",
+}

@@ -12,6 +12,7 @@ import pytest
 from tests.plugins.apim_oauth.apim_support import (
     API_KEY,
     DROP,
+    EXCHANGE_BODY,
     NHS_LOGIN,
     MakeClient,
     assertion,
@@ -25,15 +26,7 @@ async def test_token_exchange_returns_the_token_exchange_body(client: httpx.Asyn
     response = await client.post("/oauth2/token", data=exchange_form())
     assert response.status_code == 200, response.text
     body = response.json()
-    assert list(body) == [
-        "access_token",
-        "expires_in",
-        "token_type",
-        "issued_token_type",
-        "refresh_token",
-        "refresh_token_expires_in",
-        "refresh_count",
-    ]
+    assert list(body) == EXCHANGE_BODY
     assert all(isinstance(value, str) for value in body.values())
     assert body["expires_in"] == "599"
     assert body["token_type"] == "Bearer"

@@ -16,6 +16,7 @@ from tests.plugins.apim_oauth.apim_support import (
     FORM,
     ID_TOKEN,
     JWT_BEARER,
+    QUOTA_BODY,
     TOKEN_EXCHANGE,
     MakeClient,
     assertion,
@@ -404,16 +405,7 @@ async def test_rate_limit_answers_429_with_the_platform_quota_body(make_client: 
     response = await client.post("/oauth2/token", data=cc_form())
     assert response.status_code == 429
     body = orjson.loads(response.content)
-    assert set(body) == {
-        "message",
-        "scope",
-        "policy",
-        "limit",
-        "interval",
-        "timeunit",
-        "ratelimiting_expiry_time_ms",
-        "message_id",
-    }
+    assert set(body) == QUOTA_BODY
     assert body["message"] == (
         f"Your application, {API_KEY}, has exceeded its quota of 2 requests every 1 minute(s) "
         "and is being rate limited."
