@@ -38,7 +38,7 @@ from simulator.targets import HttpTarget, TargetOption, TargetRequest, Targets
 
 __version__ = "0.1.0"
 #: The distribution this package is installed from (``pip install`` takes this name).
-DISTRIBUTION = "api-simulator"
+DISTRIBUTION = "nhs-api-simulator"
 
 __all__ = [
     "APPLICATION_JSON",
