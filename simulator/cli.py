@@ -302,7 +302,7 @@ def _targets(host: PluginHost, args: argparse.Namespace) -> int:
     if args.count < 1:
         raise StartupError(f"--count must be at least 1, not {args.count}")
     chosen = _choose(sets, args.kind)
-    base = args.base_url.rstrip("/")
+    base = _origin(args.base_url)
     options = {option.key: getattr(args, f"option_{option.key}") for option in chosen.options}
     rng = random.Random(args.seed)
     request = TargetRequest(base_url=base, count=args.count, rng=rng, options=options)
@@ -314,6 +314,22 @@ def _targets(host: PluginHost, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     return 0
+
+
+def _origin(base_url: str) -> str:
+    """``--base-url`` as ``scheme://host[:port]``. Targets carry their API's full path, so a base URL that
+    already carries one (``$BASE_URL/eligibility-signposting-api``) would double it: refused, not guessed."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise StartupError(f"--base-url must be an http(s) URL such as http://localhost:9123: {base_url!r}")
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        origin = f"{parts.scheme}://{parts.netloc}"
+        raise StartupError(
+            f"--base-url {base_url!r} carries a path; targets carry their API's own path: give {origin}"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _choose(sets: dict[str, Targets], kind: str | None) -> Targets:

@@ -162,3 +162,29 @@ def test_targets_refuses_a_count_below_one() -> None:
     result = run("targets", "--kind", "synthetic", "-n", "0")
     assert result.returncode == 2
     assert "--count must be at least 1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://sim:9123/eligibility-signposting-api",
+        "http://sim:9123/eligibility-signposting-api/patient-check/",
+        "http://sim:9123/?x=1",
+    ],
+)
+def test_targets_refuses_a_base_url_that_carries_a_path(base_url: str) -> None:
+    result = run("targets", "--base-url", base_url)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"simulator: error: --base-url {base_url!r} carries a path; targets carry their API's own path: "
+        "give http://sim:9123"
+    ]
+
+
+@pytest.mark.parametrize("base_url", ["sim:9123", "ftp://sim", "http://"])
+def test_targets_refuses_a_base_url_that_is_not_an_http_url(base_url: str) -> None:
+    result = run("targets", "--base-url", base_url)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--base-url must be an http(s) URL" in result.stderr
