@@ -1,6 +1,6 @@
 """Testing helpers: the simulator in process (plugin authors' tests) and its Docker image (testcontainers).
 
-Needs the ``testing`` extra (``pip install "api-simulator[testing]"``). The package never imports this
+Needs the ``testing`` extra (``pip install "nhs-api-simulator[testing]"``). The package never imports this
 module itself.
 
 In process, with no server, no port and no environment variables read::
@@ -34,7 +34,14 @@ from simulator.host import PluginHost
 from simulator.http import Message
 from simulator.settings import CoreSettings, PluginSettings
 
-__all__ = ["DEFAULT_IMAGE", "AsyncSimulatorClient", "SimulatorClient", "SimulatorContainer", "build_app"]
+__all__ = [
+    "DEFAULT_IMAGE",
+    "AsyncSimulatorClient",
+    "MissingImageError",
+    "SimulatorClient",
+    "SimulatorContainer",
+    "build_app",
+]
 
 #: The tag the README builds (``docker build -t fake-api .``). Pass your registry's image to use another.
 DEFAULT_IMAGE = "fake-api:latest"
@@ -183,6 +190,10 @@ class SimulatorClient:
 _RANDOM: Any = object()  # SimulatorContainer's default admin token: a random one
 
 
+class MissingImageError(RuntimeError):
+    """SimulatorContainer's image is neither here nor pullable; the message says how to build it."""
+
+
 class SimulatorContainer(DockerContainer):
     """The api-simulator image as a testcontainers module: started, ready, and removed after the block.
 
@@ -254,6 +265,25 @@ class SimulatorContainer(DockerContainer):
             .with_startup_timeout(startup_timeout)
             .with_poll_interval(0.1)
         )
+
+    def start(self) -> Self:
+        """Start it, after making sure the image is here: a missing ``fake-api`` says how to build it, where
+        Docker alone would answer with a registry's pull error."""
+        import docker.errors  # type: ignore[import-untyped]  # no stubs; testcontainers brings docker
+
+        images = self.get_docker_client().client.images
+        try:
+            images.get(self.image)
+        except docker.errors.ImageNotFound:
+            try:
+                images.pull(self.image)
+            except docker.errors.DockerException as exc:
+                raise MissingImageError(
+                    f"no image {self.image!r} here and it could not be pulled ({exc}): build it from a clone "
+                    f"of the simulator with `docker build -t {self.image.removesuffix(':latest')} .`, "
+                    "or pass SimulatorContainer(image=...) the image your registry holds"
+                ) from None
+        return super().start()
 
     def with_plugins(self, *names: str) -> Self:
         """Enable only these plugins (``SIMULATOR_PLUGINS``); no names enables none."""

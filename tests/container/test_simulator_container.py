@@ -65,3 +65,14 @@ def test_documented_example_passes_in_a_separate_project(simulator_image: str, t
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_a_missing_image_says_how_to_build_it() -> None:
+    from simulator.testing import MissingImageError
+
+    container = SimulatorContainer("fake-api-not-built-here:latest")
+    with pytest.raises(MissingImageError) as raised:
+        container.start()
+    message = str(raised.value)
+    assert "no image 'fake-api-not-built-here:latest' here" in message
+    assert "docker build -t fake-api-not-built-here ." in message
