@@ -3,16 +3,19 @@
 # it is stable and smoke-check the live URL. Needs the infrastructure from `terraform apply` first.
 #
 #   scripts/deploy.sh             # deploy HEAD
-#   scripts/deploy.sh --dry-run   # print every step, run nothing (no AWS, Docker or network needed)
+#   scripts/deploy.sh --dry-run   # print every step with the real names from the Terraform state, run
+#                                 # nothing (no AWS, Docker or network needed; stops when there is no state)
 #
 # AWS credentials and region come from the usual variables (AWS_PROFILE, AWS_REGION); everything else
 # (repository, cluster, service, URL) from the Terraform outputs, so nothing account-specific lives here.
 # Other Terraform settings belong in terraform/terraform.tfvars (or TF_VAR_*), which the roll-out's
 # `terraform apply` reads like any other; the deployed tag is kept in terraform/image.auto.tfvars.json.
+# DEPLOY_TF_DIR names another Terraform directory than terraform/ (its outputs and state are read).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-tf_dir=$root/terraform
+# DEPLOY_TF_DIR: the Terraform configuration (and its local state) to read; terraform/ by default.
+tf_dir=${DEPLOY_TF_DIR:-$root/terraform}
 dry_run=false
 
 usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; }
@@ -50,20 +53,21 @@ if [ "$sha" != '<git-sha>' ] && [ -n "$(git -C "$root" status --porcelain --untr
   say "working tree has uncommitted changes: tagging $tag"
 fi
 
+# Every output at once, as JSON: `terraform output -raw NAME` prints its "No outputs found" warning on
+# standard output with exit code 0 when there is no state, which must never be taken for a name.
+outputs_json=$(terraform -chdir="$tf_dir" output -json -no-color 2>/dev/null) || outputs_json='{}'
 tf_output() {
-  terraform -chdir="$tf_dir" output -raw "$1" 2>/dev/null
+  printf '%s' "$outputs_json" | python3 -c '
+import json, sys
+value = json.load(sys.stdin).get(sys.argv[1], {}).get("value")
+print(value if isinstance(value, str) else "")' "$1"
 }
-if repo_url=$(tf_output ecr_repository_url) && [ -n "$repo_url" ]; then
-  cluster=$(tf_output ecs_cluster_name)
-  service=$(tf_output ecs_service_name)
-  app_url=$(tf_output application_url)
-else
-  $dry_run || die "no Terraform outputs: run terraform -chdir=terraform init && terraform -chdir=terraform apply first"
-  say "no Terraform state here (dry run): placeholders stand for the Terraform outputs"
-  repo_url='<ecr_registry>/<ecr_repository_name>'
-  cluster='<ecs_cluster_name>'
-  service='<ecs_service_name>'
-  app_url='<application_url>'
+repo_url=$(tf_output ecr_repository_url)
+cluster=$(tf_output ecs_cluster_name)
+service=$(tf_output ecs_service_name)
+app_url=$(tf_output application_url)
+if [ -z "$repo_url" ] || [ -z "$cluster" ] || [ -z "$service" ] || [ -z "$app_url" ]; then
+  die "no Terraform state in $tf_dir (no ECR repository, cluster, service or URL to deploy to): run terraform -chdir=terraform init && terraform -chdir=terraform apply first (docs/aws.md)"
 fi
 
 registry=${repo_url%%/*}

@@ -509,16 +509,39 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
         }
     ], policy
 
+    # With this state a deploy's dry run names the real repository, cluster, service and URL.
+    commands = "\n".join(deploy_dry_run_commands(workdir, env))
+    for name in ("ecr_repository_url", "ecs_cluster_name", "ecs_service_name", "application_url"):
+        assert outputs[name], name
+        assert outputs[name] in commands, (name, outputs[name], commands)
+    assert "<" not in commands, commands
+
     proc = run([*tf, "destroy", "-no-color", "-auto-approve", *variables], env, 600)
     assert proc.returncode == 0, output_of(proc)
     left = [a for a in run([*tf, "state", "list"], env, 120).stdout.split() if not a.startswith("data.")]
     assert not left, f"not destroyed: {left}"
 
 
-def test_deploy_dry_run_prints_the_whole_sequence(tmp_path: Path) -> None:
-    # A dry run needs neither AWS nor Docker, and with no Terraform state prints placeholders.
-    env = dict(os.environ, TF_DATA_DIR=str(tmp_path / "tfdata"))
+def test_deploy_dry_run_without_state_stops_with_one_line(tf_env: dict[str, str], tmp_path: Path) -> None:
+    # As a user meets it: the configuration initialised, nothing applied yet. `terraform output -raw` then
+    # prints a "No outputs found" warning with exit code 0, which must never be taken for names.
+    workdir = copy_config(tmp_path / "terraform")
+    env = init(workdir, tf_env)
+    env["DEPLOY_TF_DIR"] = str(workdir)
     proc = run(["bash", str(REPO / "scripts" / "deploy.sh"), "--dry-run"], env, 120)
+    assert proc.returncode == 1, output_of(proc)
+    assert proc.stderr.splitlines() == [
+        f"deploy: no Terraform state in {workdir} (no ECR repository, cluster, service or URL to deploy to): "
+        "run terraform -chdir=terraform init && terraform -chdir=terraform apply first (docs/aws.md)"
+    ]
+    assert "+ " not in proc.stdout
+
+
+def deploy_dry_run_commands(workdir: Path, env: dict[str, str]) -> list[str]:
+    """The commands `deploy.sh --dry-run` prints for the state in ``workdir``, checked for order."""
+    proc = run(
+        ["bash", str(REPO / "scripts" / "deploy.sh"), "--dry-run"], dict(env, DEPLOY_TF_DIR=str(workdir)), 120
+    )
     assert proc.returncode == 0, output_of(proc)
     commands = [line[2:] for line in proc.stdout.splitlines() if line.startswith("+ ")]
     expected_in_order = [
@@ -540,3 +563,4 @@ def test_deploy_dry_run_prints_the_whole_sequence(tmp_path: Path) -> None:
         position = found + 1
     assert "| docker login --username AWS --password-stdin" in commands[0]
     assert "/oauth2/token" in commands[-1]
+    return commands
