@@ -98,23 +98,45 @@ def _parser(host: PluginHost | None) -> argparse.ArgumentParser:
     new.add_argument("name", help="plugin name: lower case letters, digits and _")
     new.add_argument("dir", nargs="?", default=".", help="parent folder (default: the current one)")
 
+    from simulator.targets import FORMAT_HELP, FORMATS
+
     targets = sub.add_parser(
         "targets",
-        help="print load-test targets offered by the enabled plugins (vegeta's formats)",
-        description="Print load-test targets offered by the enabled plugins; --list shows them.",
+        help="print load-test targets offered by the enabled plugins, for vegeta, hey, wrk, k6 or locust",
+        description="Print load-test targets offered by the enabled plugins (--list shows them), in a load\n"
+        "generator's format: vegeta's target lines, or a hey, wrk, k6 or locust script with the targets in.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="formats:\n"
+        + "".join(f"  {name:<14}{what}\n" for name, what in FORMAT_HELP.items())
+        + "\nexamples (URL=http://localhost:9123; docs/load-testing.md has more):\n"
+        "  simulator targets --base-url $URL | vegeta attack -rate=10/s -duration=30s | vegeta report\n"
+        "  simulator targets --base-url $URL --format hey | sh -s -- -n 200 -c 10\n"
+        "  simulator targets --base-url $URL --format wrk > targets.lua && wrk -d30s -s targets.lua $URL\n"
+        "  simulator targets --base-url $URL --format k6 > targets.js && k6 run -d 30s -u 10 targets.js\n"
+        "  simulator targets --base-url $URL --format locust > locustfile.py && locust --headless -t 30s\n"
+        "  docker run --rm fake-api targets --base-url $URL --kind token --format locust > locustfile.py",
     )
     targets.add_argument("--list", action="store_true", help="list the target sets and exit")
     targets.add_argument(
-        "--kind", help="the target set (full or short name); default: the plugins' default set"
+        "--kind", metavar="NAME", help="the target set (full or short name); default: the plugins' default"
     )
-    targets.add_argument("--base-url", default="http://localhost:9123", help="default http://localhost:9123")
-    targets.add_argument("-n", "--count", type=int, default=1000, help="targets for generated sets (1000)")
-    targets.add_argument("--seed", type=int, help="makes generated targets reproducible")
+    targets.add_argument(
+        "--base-url",
+        metavar="URL",
+        default="http://localhost:9123",
+        help="the simulator's origin (default http://localhost:9123); a path the targets' paths start with "
+        "(the API's: $URL/eligibility-signposting-api) is dropped, any other path refused",
+    )
+    targets.add_argument(
+        "-n", "--count", metavar="N", type=int, default=1000, help="targets for generated sets (1000)"
+    )
+    targets.add_argument("--seed", metavar="S", type=int, help="makes generated targets reproducible")
     targets.add_argument(
         "--format",
-        choices=("auto", "vegeta-http", "vegeta-json"),
+        choices=FORMATS,
+        metavar="FORMAT",
         default="auto",
-        help="auto: vegeta's http lines, or its JSON lines where targets have headers or bodies",
+        help=f"{', '.join(FORMATS)}: see formats below (default auto)",
     )
     if host is not None:
         flags: dict[str, str] = {}
@@ -292,7 +314,9 @@ def _targets_host() -> PluginHost:
 
 
 def _targets(host: PluginHost, args: argparse.Namespace) -> int:
-    from simulator.targets import TargetRequest, render
+    from itertools import chain
+
+    from simulator.targets import TargetRequest, check_api_path, render, split_base_url
 
     sets = host.target_sets()
     if args.list:
@@ -302,34 +326,25 @@ def _targets(host: PluginHost, args: argparse.Namespace) -> int:
     if args.count < 1:
         raise StartupError(f"--count must be at least 1, not {args.count}")
     chosen = _choose(sets, args.kind)
-    base = _origin(args.base_url)
-    options = {option.key: getattr(args, f"option_{option.key}") for option in chosen.options}
-    rng = random.Random(args.seed)
-    request = TargetRequest(base_url=base, count=args.count, rng=rng, options=options)
     try:
-        for line in render(host.generate(chosen, request), base, args.format):
+        # Targets carry their API's full path: a --base-url with it ($BASE_URL/eligibility-signposting-api)
+        # gives its origin rather than doubling the path; any other path is refused before anything prints.
+        base, api_path = split_base_url(args.base_url)
+        options = {option.key: getattr(args, f"option_{option.key}") for option in chosen.options}
+        rng = random.Random(args.seed)
+        request = TargetRequest(base_url=base, count=args.count, rng=rng, options=options)
+        generated = host.generate(chosen, request)
+        first = next(generated, None)
+        if first is None:
+            return 0
+        check_api_path(args.base_url, api_path, first, chosen.name)
+        for line in render(chain([first], generated), base, args.format):
             print(line)
     except BrokenPipeError:  # `| head` closed the pipe: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's flush at exit
     except ValueError as exc:
         raise StartupError(str(exc)) from None
     return 0
-
-
-def _origin(base_url: str) -> str:
-    """``--base-url`` as ``scheme://host[:port]``. Targets carry their API's full path, so a base URL that
-    already carries one (``$BASE_URL/eligibility-signposting-api``) would double it: refused, not guessed."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise StartupError(f"--base-url must be an http(s) URL such as http://localhost:9123: {base_url!r}")
-    if parts.path.strip("/") or parts.query or parts.fragment:
-        origin = f"{parts.scheme}://{parts.netloc}"
-        raise StartupError(
-            f"--base-url {base_url!r} carries a path; targets carry their API's own path: give {origin}"
-        )
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _choose(sets: dict[str, Targets], kind: str | None) -> Targets:

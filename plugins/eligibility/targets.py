@@ -10,15 +10,19 @@ from plugins.eligibility.scenarios import Catalog
 from plugins.nhs_number import check_digit
 from simulator import HttpTarget, TargetRequest, Targets
 
+# What groups the targets in a load generator's report (locust's names, k6's name tag): one route.
+ROUTE = f"{BASE}/{{nhs_number}}"
+
 
 def targets(catalog: Callable[[], Catalog]) -> Iterator[Targets]:
     """The target sets; ``catalog`` loads the scenario data when a set is printed, not at start-up."""
 
     def patients(request: TargetRequest) -> Iterable[HttpTarget]:
-        return [HttpTarget("GET", f"{BASE}/{number}") for number in catalog().load_test]
+        return [HttpTarget("GET", f"{BASE}/{number}", name=ROUTE) for number in catalog().load_test]
 
     def synthetic(request: TargetRequest) -> Iterable[HttpTarget]:
-        return (HttpTarget("GET", f"{BASE}/{n}") for n in synthetic_numbers(request, set(catalog().patients)))
+        named = set(catalog().patients)
+        return (HttpTarget("GET", f"{BASE}/{n}", name=ROUTE) for n in synthetic_numbers(request, named))
 
     yield Targets(
         "patients",

@@ -42,7 +42,7 @@ def targets(root_url: str, directory: Directory) -> Iterator[Targets]:
                 "prompt": "none",
                 "login_hint": number,
             }
-            yield HttpTarget("GET", f"/authorize?{urlencode(query)}")
+            yield HttpTarget("GET", f"/authorize?{urlencode(query)}", name="/authorize")
 
     def tokens(request: TargetRequest) -> Iterator[HttpTarget]:
         client_id = request.options.get("client_id") or _CLIENT.default or ""
