@@ -17,8 +17,17 @@ COPY simulator ./simulator
 COPY plugins ./plugins
 # pip is not needed at run time. The image is immutable, so bytecode is compiled once here and never checked
 # against its source: nothing needs to write at run time (read-only root filesystem).
+# In pip's place, `pip`, `pip3` and `pip3.N` stop with one line: a derived image's `RUN pip install` would
+# otherwise reach the base image's own pip (if any), whose packages this virtualenv never sees. Plugins go in
+# with the derived image of examples/spiky/Dockerfile (docs/docker.md, "Your own plugins in the image").
 RUN /opt/venv/bin/pip install -q --no-deps . \
     && /opt/venv/bin/pip uninstall -q -y pip setuptools \
+    && printf '%s\n' '#!/bin/sh' \
+        'echo "pip: this image has no pip, on purpose: packages installed here would not be found by the simulator. Add plugins with a derived image, the recipe in examples/spiky/Dockerfile (docs/docker.md: Your own plugins in the image)." >&2' \
+        'exit 1' >/opt/venv/bin/pip \
+    && chmod 755 /opt/venv/bin/pip \
+    && ln -s pip /opt/venv/bin/pip3 \
+    && ln -s pip "/opt/venv/bin/$(/opt/venv/bin/python -c 'import sys; print("pip%d.%d" % sys.version_info[:2])')" \
     && find /opt/venv -name __pycache__ -prune -exec rm -rf {} + \
     && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv
 

@@ -145,6 +145,49 @@ def test_a_variable_configures_it_as_in_a_server() -> None:
     with SimulatorClient({{"{name}": simulator_{name}}}, env={{"{prefix}MESSAGE": "from env"}}) as sim:
         assert sim.get("/{name}/hello").json() == {{"message": "from env"}}
 ''',
+    "Dockerfile": """\
+# The simulator's image with this plugin in it. In this folder (the plugin's, next to its pyproject.toml):
+#   docker build -t fake-api-{dist} .
+#   docker run -p 9123:9123 -e SIMULATOR_PLUGINS=health,{name} fake-api-{dist}
+# The simulator's image has no pip, on purpose, so a `RUN pip install` on top of it fails. This builds the
+# plugin in a throwaway stage of that same image (same Python, same /opt/venv), and copies only the files the
+# install added into the image's environment, where the simulator finds the plugin's entry point. The result
+# is again pip-free, runs as uid 10001 and works with a read-only root filesystem.
+# Build args: SIMULATOR_IMAGE, the image to extend (your registry's, e.g. .../fake-api:<tag>); PLUGINS, what
+# pip installs (default ".", this folder; or wheels in it, or names from your index: "my-plugin==1.2 other").
+ARG SIMULATOR_IMAGE=fake-api:latest
+
+FROM ${{SIMULATOR_IMAGE}} AS simulator
+
+FROM simulator AS build
+USER root
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+WORKDIR /src
+# pip comes from the interpreter's own ensurepip; the constraints keep every package the image holds at its
+# version (the simulator included), so pip adds the plugin and its own dependencies, or stops on a conflict.
+RUN python -m ensurepip >/dev/null \\
+    && python -m pip list --format=freeze --exclude pip --exclude setuptools >/constraints.txt
+COPY . .
+ARG PLUGINS=.
+RUN python -m pip install -q --no-compile --constraint /constraints.txt --root /plugins ${{PLUGINS}} \\
+    && python -m compileall -q -j 0 --invalidation-mode unchecked-hash -s /plugins -p / /plugins
+
+FROM simulator
+COPY --from=build /plugins/opt/venv /opt/venv
+""",
+    ".dockerignore": """\
+# The build context of the Dockerfile next to this file: the plugin's sources, without environments, caches
+# and build output.
+.git
+.venv*
+build
+*.egg-info
+**/__pycache__
+**/*.py[cod]
+**/.mypy_cache
+**/.ruff_cache
+**/.pytest_cache
+""",
     "README.md": """\
 # simulator-{dist}
 
@@ -154,6 +197,11 @@ A fake `{name}` API for api-simulator.
     pytest && ruff check . && mypy .
     SIMULATOR_PLUGINS=health,{name} simulator serve
     curl localhost:9123/{name}/hello
+
+In the simulator's Docker image (`fake-api` has no pip: the `Dockerfile` here builds a derived image):
+
+    docker build -t fake-api-{dist} .   # --build-arg SIMULATOR_IMAGE=<your registry's fake-api image>
+    docker run -p 9123:9123 -e SIMULATOR_PLUGINS=health,{name} fake-api-{dist}
 
 | variable | default | meaning |
 |---|---|---|

@@ -19,9 +19,12 @@ closed after the test), and for ``async`` tests :class:`AsyncSimulatorClient`. A
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from collections.abc import Iterable, Mapping
+from importlib.metadata import distributions
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -38,6 +41,7 @@ __all__ = [
     "DEFAULT_IMAGE",
     "AsyncSimulatorClient",
     "MissingImageError",
+    "PluginSourceError",
     "SimulatorClient",
     "SimulatorContainer",
     "build_app",
@@ -194,6 +198,20 @@ class MissingImageError(RuntimeError):
     """SimulatorContainer's image is neither here nor pullable; the message says how to build it."""
 
 
+class PluginSourceError(ValueError):
+    """:meth:`SimulatorContainer.with_plugin_source` got a folder the simulator would find no plugin in."""
+
+
+def _declared_plugins(folder: Path) -> list[str]:
+    """The plugins the distributions' metadata in ``folder`` declares, found as the simulator finds them."""
+    return sorted(
+        ep.name
+        for dist in distributions(path=[str(folder)])
+        for ep in dist.entry_points
+        if ep.group == "simulator"
+    )
+
+
 class SimulatorContainer(DockerContainer):
     """The api-simulator image as a testcontainers module: started, ready, and removed after the block.
 
@@ -212,6 +230,9 @@ class SimulatorContainer(DockerContainer):
             :meth:`set_faults` and :meth:`reset` work (``None``: control writes disabled).
         **kwargs: passed to :class:`~testcontainers.core.container.DockerContainer` (``name``,
             ``network``, ``docker_client_kw``...).
+
+    Your own plugins: in a derived image (``examples/spiky/Dockerfile``, passed as ``image``), or, while you
+    work on one, its working copy mounted into the stock image with :meth:`with_plugin_source`.
 
     Example, a test of a client of the eligibility API whose every answer takes 2 s, verified from the
     simulator's request journal (what it received and answered, with the delay it delivered)::
@@ -234,6 +255,8 @@ class SimulatorContainer(DockerContainer):
     PORT = 9123
     #: A core route, answered once every enabled plugin is loaded; never delayed.
     READY_PATH = "/_simulator/plugins"
+    #: Where :meth:`with_plugin_source` mounts folders: ``/plugins/0``, ``/plugins/1``...
+    PLUGIN_SOURCE_ROOT = "/plugins"
 
     def __init__(
         self,
@@ -248,6 +271,7 @@ class SimulatorContainer(DockerContainer):
         **kwargs: Any,
     ) -> None:
         super().__init__(image, **kwargs)
+        self._plugin_sources: list[str] = []
         self.with_exposed_ports(self.PORT)
         self.admin_token = secrets.token_urlsafe(24) if admin_token is _RANDOM else admin_token
         if self.admin_token is not None:
@@ -288,6 +312,33 @@ class SimulatorContainer(DockerContainer):
     def with_plugins(self, *names: str) -> Self:
         """Enable only these plugins (``SIMULATOR_PLUGINS``); no names enables none."""
         return self.with_env("SIMULATOR_PLUGINS", ",".join(names))
+
+    def with_plugin_source(self, folder: str | os.PathLike[str]) -> Self:
+        """Mount a plugin's working copy (read-only) and put it on the image's ``PYTHONPATH``: the plugin as
+        it is on disk, without building an image. Enable it by name as any other (``with_plugins``).
+
+        The simulator finds a plugin by its entry point, so ``folder`` must hold the plugin's package and its
+        metadata: the ``<package>.egg-info`` folder that ``pip install -e .`` writes there (setuptools, as
+        ``simulator new-plugin`` projects use; run it again after changing the entry points), or a
+        ``.dist-info`` folder. Code changes need only a new container. Pure-Python plugins only: the image's
+        Python imports the code, and the plugin's own dependencies must already be in the image.
+
+        Raises:
+            PluginSourceError: ``folder`` is not a folder or declares no ``simulator`` entry point.
+        """
+        path = Path(folder).resolve()
+        if not path.is_dir():
+            raise PluginSourceError(f"plugin source {str(path)!r} is not a folder")
+        if not _declared_plugins(path):
+            raise PluginSourceError(
+                f"no plugin metadata in {str(path)!r}: the simulator finds a plugin by the `simulator` entry "
+                "point of a <package>.egg-info or .dist-info folder next to its package; run "
+                "`pip install -e .` in that folder once (setuptools writes it there)"
+            )
+        target = f"{self.PLUGIN_SOURCE_ROOT}/{len(self._plugin_sources)}"
+        self._plugin_sources.append(target)
+        self.with_volume_mapping(str(path), target, "ro")
+        return self.with_env("PYTHONPATH", ":".join(filter(None, (self.env.get("PYTHONPATH"), target))))
 
     def with_delay(self, prefix: str, seconds: float) -> Self:
         """Delay every answer of the plugin whose settings prefix is ``prefix`` (``"ELID"``, ``"APIM"``)."""
