@@ -61,3 +61,18 @@ output "shared_state_url" {
   description = "SIMULATOR_STATE_URL of every task (the shared Valkey), or null without var.shared_state."
   value       = local.shared_state_url
 }
+
+output "container_environment" {
+  description = "The simulator's environment in the task definition: var.environment over Terraform's defaults (secrets are passed by reference and not listed). The deploy script's smoke checks follow it (SIMULATOR_PLUGINS, APIM_VALIDATION, LOGIN_ROOT_URL)."
+  value       = local.container_environment
+}
+
+output "task_definition_arn" {
+  description = "The task definition revision Terraform registered last; the service runs it after a successful deploy."
+  value       = aws_ecs_task_definition.this.arn
+}
+
+output "image" {
+  description = "The image that revision runs, <ecr_repository_url>:<image_tag> (tag none before the first deploy)."
+  value       = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].image
+}

@@ -1,6 +1,6 @@
 """The Terraform configuration in terraform/: formatting, validation, `terraform test` against a mocked
-AWS provider, checkov, a full apply + destroy against moto (a local AWS emulator on 127.0.0.1), and the
-deploy script's dry run.
+AWS provider, checkov and a full apply + destroy against moto (a local AWS emulator on 127.0.0.1). The
+deploy script's tests (test_deploy.py) share the helpers below.
 
 Needs terraform with the hashicorp/aws provider (registry or local mirror) and `.venv-tools` from
 scripts/terraform-tools.sh (checkov, moto). Missing tools skip these tests, unless
@@ -20,6 +20,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -85,6 +86,10 @@ def output_of(proc: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture(scope="session")
 def tf_env() -> dict[str, str]:
+    return terraform_env()
+
+
+def terraform_env() -> dict[str, str]:
     """Environment for terraform: non-interactive, and able to install the provider on this machine."""
     if shutil.which("terraform") is None:
         unavailable("terraform is not on PATH")
@@ -260,12 +265,18 @@ def test_checkov_has_no_failed_checks() -> None:
 
 @pytest.fixture
 def moto_url(tmp_path: Path) -> Iterator[str]:
+    with moto_server(tmp_path / "moto.log") as url:
+        yield url
+
+
+@contextmanager
+def moto_server(log_path: Path) -> Iterator[str]:
     """moto's server on a free loopback port, with the launcher's Application Auto Scaling tagging."""
     python = tool("python")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log = (tmp_path / "moto.log").open("w")
+    log = log_path.open("w")
     server = subprocess.Popen(
         [str(python), str(TERRAFORM_DIR / "tests" / "moto_server.py"), str(port)],
         stdout=log,
@@ -281,7 +292,7 @@ def moto_url(tmp_path: Path) -> Iterator[str]:
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("moto did not start:\n" + (tmp_path / "moto.log").read_text()[-3000:])
+                    pytest.fail("moto did not start:\n" + log_path.read_text()[-3000:])
                 time.sleep(0.3)
         yield url
     finally:
@@ -294,9 +305,8 @@ def moto_url(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-@pytest.mark.slow
-def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Path, moto_url: str) -> None:
-    workdir = copy_config(tmp_path / "terraform")
+def on_emulator(workdir: Path, env: dict[str, str], moto_url: str) -> dict[str, str]:
+    """Point the configuration in ``workdir`` at moto and init it; returns the env to run terraform with."""
     # An override file (merged over versions.tf by Terraform) points the provider at moto; the real
     # configuration is unchanged. max_retries keeps a failing call from retrying for minutes.
     override = {
@@ -313,10 +323,17 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
         }
     }
     (workdir / "emulator_override.tf.json").write_text(json.dumps(override, indent=2))
-    env = init(workdir, tf_env)
+    env = init(workdir, env)
     for leaked in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
         env.pop(leaked, None)
     env.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_EC2_METADATA_DISABLED="true")
+    return env
+
+
+@pytest.mark.slow
+def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Path, moto_url: str) -> None:
+    workdir = copy_config(tmp_path / "terraform")
+    env = on_emulator(workdir, tf_env, moto_url)
     tf = ["terraform", f"-chdir={workdir}"]
 
     # The NHS login signing key, shared by every task through Secrets Manager. Not a real key: ECS in
@@ -509,58 +526,7 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
         }
     ], policy
 
-    # With this state a deploy's dry run names the real repository, cluster, service and URL.
-    commands = "\n".join(deploy_dry_run_commands(workdir, env))
-    for name in ("ecr_repository_url", "ecs_cluster_name", "ecs_service_name", "application_url"):
-        assert outputs[name], name
-        assert outputs[name] in commands, (name, outputs[name], commands)
-    assert "<" not in commands, commands
-
     proc = run([*tf, "destroy", "-no-color", "-auto-approve", *variables], env, 600)
     assert proc.returncode == 0, output_of(proc)
     left = [a for a in run([*tf, "state", "list"], env, 120).stdout.split() if not a.startswith("data.")]
     assert not left, f"not destroyed: {left}"
-
-
-def test_deploy_dry_run_without_state_stops_with_one_line(tf_env: dict[str, str], tmp_path: Path) -> None:
-    # As a user meets it: the configuration initialised, nothing applied yet. `terraform output -raw` then
-    # prints a "No outputs found" warning with exit code 0, which must never be taken for names.
-    workdir = copy_config(tmp_path / "terraform")
-    env = init(workdir, tf_env)
-    env["DEPLOY_TF_DIR"] = str(workdir)
-    proc = run(["bash", str(REPO / "scripts" / "deploy.sh"), "--dry-run"], env, 120)
-    assert proc.returncode == 1, output_of(proc)
-    assert proc.stderr.splitlines() == [
-        f"deploy: no Terraform state in {workdir} (no ECR repository, cluster, service or URL to deploy to): "
-        "run terraform -chdir=terraform init && terraform -chdir=terraform apply first (docs/aws.md)"
-    ]
-    assert "+ " not in proc.stdout
-
-
-def deploy_dry_run_commands(workdir: Path, env: dict[str, str]) -> list[str]:
-    """The commands `deploy.sh --dry-run` prints for the state in ``workdir``, checked for order."""
-    proc = run(
-        ["bash", str(REPO / "scripts" / "deploy.sh"), "--dry-run"], dict(env, DEPLOY_TF_DIR=str(workdir)), 120
-    )
-    assert proc.returncode == 0, output_of(proc)
-    commands = [line[2:] for line in proc.stdout.splitlines() if line.startswith("+ ")]
-    expected_in_order = [
-        "aws ecr get-login-password",
-        "docker build --platform linux/amd64",
-        "docker push",
-        'echo \'{"image_tag": ',
-        "apply -input=false -auto-approve",
-        "aws ecs update-service",
-        "aws ecs wait services-stable",
-        "/health",
-        "/eligibility-signposting-api/patient-check/9686368973",
-        "-X POST --data grant_type=client_credentials",
-    ]
-    position = 0
-    for wanted in expected_in_order:
-        found = next((i for i in range(position, len(commands)) if wanted in commands[i]), None)
-        assert found is not None, f"{wanted!r} missing or out of order in:\n" + "\n".join(commands)
-        position = found + 1
-    assert "| docker login --username AWS --password-stdin" in commands[0]
-    assert "/oauth2/token" in commands[-1]
-    return commands
