@@ -1,8 +1,8 @@
 """``POST /oauth2/token`` fuzzed in process: form fields, JWT segments, headers and claims, in every mode.
 
-The oracle is the README: every answer is a 200 token of the grant's documented shape, the documented quota
-body (429), or one of the rows of the README's "Errors" table for the token endpoint (status, ``error`` and
-``error_description`` word for word, ``message_id`` as documented), parsed from the README itself so the two
+The oracle is the fake's docs page, docs/apim-oauth.md: every answer is a 200 token of the grant's documented
+shape, the documented quota body (429), or one of the rows of that page's "Errors" table (status, ``error``
+and ``error_description`` word for word, ``message_id`` as documented), parsed from the page itself so the two
 cannot drift apart. Never a 5xx. Bounded: 200 examples per test and mode, no example database.
 """
 
@@ -46,7 +46,7 @@ from tests.plugins.apim_oauth.apim_support import (
 
 pytestmark = pytest.mark.reliability
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "apim-oauth.md"
 FORM_TYPE = "application/x-www-form-urlencoded"
 FUZZ = settings(
     max_examples=200,
@@ -59,14 +59,14 @@ Documented = tuple[int, str, str]
 
 
 def documented_errors() -> tuple[frozenset[Documented], frozenset[Documented]]:
-    """The token endpoint's error table in the README: (exact rows, rows whose text is a prefix ("...")).
+    """docs/apim-oauth.md's error table: (exact rows, rows whose text is a prefix ("...")).
 
     A row may list several texts ("A / B", or "A, B, C"): with as many errors as texts they pair up in
     order, else each text goes with the row's one error.
     """
-    text = README.read_text(encoding="utf-8")
-    section = text.index("### Errors", text.index("## NHS APIM OAuth2 token endpoint"))
-    table = text[section : text.index("\n### ", section + 1)]
+    text = PAGE.read_text(encoding="utf-8")
+    section = text.index("\n## Errors")
+    table = text[section : text.index("\n## ", section + 1)]
     exact: set[Documented] = set()
     prefixes: set[Documented] = set()
     for line in table.splitlines():
@@ -432,7 +432,7 @@ def test_any_body(simulators: dict[str, SimulatorClient], content: bytes, conten
 
 
 def expected_expires_in(value: str | None) -> str:
-    """The README: "An optional ``_access_token_expiry_ms`` below 600000 shortens the lifetime
+    """docs/apim-oauth.md: "An optional ``_access_token_expiry_ms`` below 600000 shortens the lifetime
     (``expires_in`` = its whole seconds minus one); larger values are ignored" (and values that are not
     numbers)."""
     if value is None or not re.fullmatch(r"[0-9]+", value):
