@@ -106,9 +106,10 @@ SLOW = 0.3
 
 
 async def one_request(port: int) -> tuple[str, float]:
-    """What a raw client sees of one ``Connection: close`` request: ok, reset, closed, hang, truncated or
-    slow, and how long it took. Told apart by what arrived, not by how long it took (a loaded machine slows
-    every answer): a hang sends nothing for its seconds, a slow body spreads its bytes over its seconds."""
+    """What a raw client sees of one ``Connection: close`` request: ok, reset, closed (nothing arrived:
+    a close or a hang), truncated or slow, and how long it took. Told apart by what arrived, not by how long
+    it took (a loaded machine slows every answer, a close included): a slow body spreads its bytes over its
+    seconds; a hang is a close that never comes sooner than its seconds, checked by the test."""
     started = time.monotonic()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"GET {PATIENT} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
@@ -125,7 +126,7 @@ async def one_request(port: int) -> tuple[str, float]:
         writer.close()
     took = time.monotonic() - started
     if not data:
-        return ("hang" if took >= HANG * 0.95 else "closed"), took
+        return "closed", took
     head, _, body = data.partition(b"\r\n\r\n")
     length = next(
         int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
@@ -150,7 +151,7 @@ async def many(port: int, count: int) -> list[tuple[str, float]]:
     [
         ({"kind": "reset"}, "reset"),
         ({"kind": "close"}, "closed"),
-        ({"kind": "hang", "seconds": HANG}, "hang"),
+        ({"kind": "hang", "seconds": HANG}, "closed"),
         ({"kind": "slow_body", "seconds": SLOW}, "slow"),
         ({"kind": "truncate"}, "truncated"),
     ],
@@ -173,8 +174,11 @@ def test_each_connection_fault_fires_at_its_seeded_rate(
     mean, sd = count * probability, math.sqrt(count * probability * (1 - probability))
     assert mean - 3.29 * sd <= kinds[seen_as] <= mean + 3.29 * sd, kinds
     print(f"\n{rule['kind']}: {kinds[seen_as]} of {count} (expected {mean:.0f} +- {3.29 * sd:.0f})")
-    if seen_as in ("hang", "slow"):
-        assert max(took for kind, took in outcomes if kind == seen_as) < 2.0  # bounded by the rule
+    if rule["kind"] in ("hang", "slow_body"):
+        durations = [took for kind, took in outcomes if kind == seen_as]
+        assert max(durations) < 2.0  # bounded by the rule
+        if rule["kind"] == "hang":
+            assert min(durations) >= HANG * 0.95  # held for its seconds, never closed early
     text = httpx.get(f"{base}/_simulator/metrics").text
     fired = [
         line
