@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit venv lock clean help
+.PHONY: run test lint typecheck unit venv lock clean help docs docs-serve
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -37,6 +37,12 @@ unit: $(STAMP)  ## pytest without the container and terraform tests
 test: lint typecheck terraform-tools $(STAMP)  ## the whole suite: lint, types, unit, real-server, container and terraform tests
 	$(BIN)/pytest
 
+docs: $(STAMP)  ## build the docs site into site/ (mkdocs build --strict)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)  ## preview the docs site on http://127.0.0.1:8000, rebuilt on every change
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict
+
 lock: $(STAMP)  ## re-resolve requirements.lock (the image's pinned, hashed dependencies) from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 		--custom-compile-command 'make lock' --quiet -o requirements.lock
@@ -49,10 +55,13 @@ include terraform/terraform.mk
 bench/.tools/node_modules/wiremock:
 	-npm install --silent --prefix bench/.tools wiremock
 
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke bench-fargate
 bench: $(STAMP) bench/.tools/node_modules/wiremock  ## benchmark against nginx and WireMock (~6 min): bench/results/
 	$(BIN)/python -m pip install -q matplotlib
 	$(BIN)/python bench/run.py
 
 bench-smoke: $(STAMP)  ## a short run of the benchmark harness (numbers mean nothing)
 	$(BIN)/python bench/run.py --smoke --servers simulator --out bench/results/smoke
+
+bench-fargate: $(STAMP)  ## the image and nginx under Fargate's CPU/memory limits (~15 min): bench/results/fargate.md
+	$(BIN)/python bench/fargate.py $(BENCH_FARGATE_ARGS)

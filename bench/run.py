@@ -605,10 +605,12 @@ def markdown(report: dict[str, Any]) -> str:
 
 def chart(report: dict[str, Any], path: Path, notes: list[str]) -> None:
     try:
-        import matplotlib
+        # Optional (make bench installs it): without it mypy, checking bench/fargate.py's import of this
+        # module, would fail on a missing import.
+        import matplotlib  # type: ignore[import-not-found, unused-ignore]
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         notes.append("matplotlib is not installed: no chart")
         return

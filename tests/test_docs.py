@@ -203,6 +203,19 @@ def test_the_home_page_is_the_readme() -> None:
     assert _front_page((DOCS / "index.md").read_text()) == _front_page(README.read_text())
 
 
+def test_every_make_target_is_in_the_development_page() -> None:
+    makefiles = [ROOT / "Makefile", ROOT / "terraform" / "terraform.mk"]
+    targets = {
+        match.group(1)
+        for path in makefiles
+        for match in re.finditer(r"^([a-z][a-z-]*):[^#\n]*##", path.read_text(), re.MULTILINE)
+    }
+    assert {"run", "test", "docs", "deploy", "bench"} <= targets, targets
+    page = (DOCS / "development.md").read_text()
+    missing = sorted(target for target in targets if f"`make {target}`" not in page)
+    assert not missing, f"make targets missing from docs/development.md's table: {missing}"
+
+
 def test_the_site_builds_strictly(tmp_path: Path) -> None:
     # --strict: a link to a missing page, file or anchor, or a page left out of the nav, fails the build.
     site = tmp_path / "site"
