@@ -8,13 +8,16 @@ routes (``/_simulator/*``, its OpenAPI docs), unmatched paths and the lifespan.
 from __future__ import annotations
 
 import asyncio
+import dis
 import gc
+import inspect
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import types
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from fastapi import FastAPI
 
@@ -37,6 +40,7 @@ from simulator.http import (
     Response,
     Scope,
     Send,
+    WriteNow,
 )
 from simulator.observer import Observer
 from simulator.peers import Incomplete, Mesh, Peers
@@ -111,7 +115,8 @@ class SimulatorApp:
             for route in plugin.routes:
                 live = self.control.add_endpoint(plugin.name, route.name, route.delayed, faults_rng)
                 stats = metrics.route(plugin.name, route.name)
-                endpoints.append(Endpoint(route, plugin.name, live, plugin.rng, stats))
+                immediate = never_suspends(route.handler) and "GET" in route.methods
+                endpoints.append(Endpoint(route, plugin.name, live, plugin.rng, stats, immediate))
         self.routes = RouteTable(endpoints)
         self.conductor = Conductor(self.control, self.peers)
         self._scenario = _startup_scenario(host.core.scenario, self.control)
@@ -153,6 +158,48 @@ class SimulatorApp:
             if not path.startswith("/_simulator"):
                 self.observer.metrics.unrouted += 1
         await self.admin(scope, receive, send)
+
+    def claim_immediate(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
+        """A GET or HEAD (without a body) this app can answer from the server protocol's parser callback
+        (``Immediate`` in ``simulator/http.py``): its route's handler never suspends, and no fault, delay or
+        capacity model applies to it now (read per request: the control API changes them). The rest takes
+        the ASGI path, unchanged."""
+        found = self.routes.match(path)
+        if found is None:
+            return None
+        table, params = found
+        endpoint = pick(table, method)
+        if endpoint is None or not endpoint.immediate:
+            return None
+        live = endpoint.live
+        if live.faults or live.delay is not None or live.pool is not None:
+            return None
+        return endpoint, params
+
+    def answer_immediate(self, claim: tuple[Endpoint, dict[str, str]], scope: Scope, write: WriteNow) -> None:
+        """What :meth:`_serve` does for a claimed request, without a task: the handler's coroutine runs to its
+        end at once, ``write`` hands the answer to the transport, and it is recorded."""
+        endpoint, params = claim
+        request = Request(scope, _no_body, params, self._max_body)
+        arrived = scope["extensions"][ARRIVED]
+        # never_suspends saw a coroutine function: the handler's awaitable is its coroutine.
+        handler = cast(Coroutine[Any, Any, Response], endpoint.route.handler(request))
+        try:
+            handler.send(None)
+        except StopIteration as done:
+            response: Response = done.value
+        except RequestBodyTooLarge:
+            response = _TOO_LARGE
+        except Exception:
+            log.exception("route %s failed on %s %s", endpoint.route.name, request.method, request.path)
+            response = _INTERNAL
+        else:  # it awaited after all (never_suspends cannot see through every call): not answerable here
+            handler.close()
+            log.error("route %s suspended though it never awaits", endpoint.route.name)
+            response = _INTERNAL
+        status = response.status
+        write(status, response.raw_headers, b"" if scope["method"] == "HEAD" else response.body)
+        self.observer.record(endpoint.stats, request, status, 0.0, arrived, self._clock())
 
     async def _serve(
         self,
@@ -312,6 +359,25 @@ class SimulatorApp:
         if rule.status in (429, 503) and not any(name == b"retry-after" for name, _ in made.raw_headers):
             made = made.with_headers({"retry-after": str(rule.retry_after)})
         return made
+
+
+# What a coroutine's code does where it may suspend: await, async for, async with (and yield, for generators).
+_SUSPENDING: Final = frozenset(
+    {"GET_AWAITABLE", "GET_AITER", "GET_ANEXT", "BEFORE_ASYNC_WITH", "YIELD_VALUE"}
+)
+
+
+def never_suspends(handler: Any) -> bool:
+    """Whether ``handler`` is an ``async def`` function whose body has no ``await`` (nor ``async for`` or
+    ``async with``): its coroutine then runs to its end in one step, so it can be run without a task."""
+    if not inspect.iscoroutinefunction(handler) or not isinstance(handler, types.FunctionType):
+        return False
+    return not any(ins.opname in _SUSPENDING for ins in dis.get_instructions(handler))
+
+
+async def _no_body() -> Message:
+    """``receive`` for a claimed request (a GET or HEAD without a body): its one, empty, message."""
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def _stock_connection(send: Send) -> Callable[[], Any] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl, unquote_plus
 
 import orjson
@@ -312,3 +312,21 @@ RespondLater = Callable[[Send, float, Message, Message], Awaitable[float | None]
 The awaitable's result is the ``time.monotonic()`` at which they were handed to the socket; None means the
 time has come but they could not be sent from there (writes paused for a slow reader, or ``send`` wrapped by
 a middleware): the caller sends them itself."""
+
+
+WriteNow = Callable[[int, RawHeaders, bytes], None]
+"""``write(status, raw_headers, body)``: a whole answer, handed to the server protocol's transport at once."""
+
+
+class Immediate(Protocol):
+    """What an ASGI application may offer the server protocol (``simulator/protocol.py``) so that a request
+    it can answer without waiting is answered from the parser's callback: no ASGI task, cycle or messages.
+
+    ``claim_immediate(method, path)`` runs when a bodiless GET or HEAD request's headers are parsed: a token
+    for :meth:`answer_immediate`, or None for the usual ASGI path. ``answer_immediate(token, scope, write)``
+    runs once the request is complete and calls ``write`` exactly once, synchronously.
+    """
+
+    def claim_immediate(self, method: str, path: str) -> object | None: ...
+
+    def answer_immediate(self, claim: Any, scope: Scope, write: WriteNow) -> None: ...

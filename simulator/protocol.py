@@ -35,6 +35,7 @@ import asyncio
 import inspect
 import logging
 import time
+import urllib.parse
 import weakref
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
@@ -44,9 +45,23 @@ from typing import Any, ClassVar, Final
 import httptools
 import uvicorn
 from uvicorn.protocols.http.flow_control import FlowControl
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
-from simulator.http import ARRIVED, BODY_TOO_LARGE, CONNECTION, RESPOND_LATER, Message, Send
+from simulator.http import (
+    ARRIVED,
+    BODY_TOO_LARGE,
+    CONNECTION,
+    RESPOND_LATER,
+    Message,
+    RawHeaders,
+    Send,
+)
 
 log = logging.getLogger("simulator")
 
@@ -245,6 +260,13 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         coalescing = _CoalescingTransport(transport, self.loop)  # type: ignore[arg-type]
         super().connection_made(coalescing)  # type: ignore[arg-type]
         self._respond_later = partial(_respond_later, self.loop)
+        # The application's Immediate interface (simulator/http.py), when uvicorn has nothing of its own to do
+        # per request (its access log, its concurrency limit).
+        immediate = not self.access_log and self.limit_concurrency is None
+        self._claim = getattr(self.app, "claim_immediate", None) if immediate else None
+        self._answer = getattr(self.app, "answer_immediate", None)
+        self._claimed: object | None = None
+        self._keep_alive = True
         self._connection = weakref.ref(coalescing)
         # The request head being read (between requests, uvicorn's keep-alive timeout covers the wait):
         # since when, and how many bytes of it have arrived.
@@ -377,21 +399,157 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         if len(self.headers) > limits.headers:
             self._refuse(431, "too many header fields (SIMULATOR_MAX_HEADERS)")
             raise _Refused
+        bodiless = True
         for name, value in self.headers:
             if name == b"content-length":
                 # llhttp has checked it is digits (and not repeated); the dispatcher answers 413 in the
                 # plugin's shape and closes, so the body is never buffered.
+                bodiless = False
                 if len(value) > 18 or int(value) > limits.body_bytes:
                     extensions: Any = self.scope["extensions"]
                     extensions[BODY_TOO_LARGE] = True
                 break
+            if name == b"transfer-encoding":
+                bodiless = False
+        if bodiless and self._claim is not None and self._claimable():
+            return
         HttpToolsProtocol.on_headers_complete(self)  # not super(): one object less per request
+
+    def _claimable(self) -> bool:
+        """Whether the application claimed this bodiless request, to answer it from on_message_complete:
+        only a GET or HEAD with nothing before it still to answer, and nothing uvicorn must do itself."""
+        parser = self.parser
+        method = parser.get_method()
+        if method != b"GET" and method != b"HEAD":
+            return False
+        cycle = self.cycle
+        if (
+            (cycle is not None and not cycle.response_complete)
+            or self.pipeline
+            or self.expect_100_continue
+            or self.flow.write_paused
+            or parser.should_upgrade()
+        ):
+            return False
+        # The scope as uvicorn's on_headers_complete fills it (which runs instead, when not claimed).
+        scope: Any = self.scope
+        http_version = parser.get_http_version()
+        scope["method"] = method.decode("ascii")
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        parsed_url = httptools.parse_url(self.url)
+        raw_path = parsed_url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        root_path = self.root_path
+        if root_path:
+            scope["path"] = root_path + path
+            scope["raw_path"] = root_path.encode("ascii") + raw_path
+        else:
+            scope["path"] = path
+            scope["raw_path"] = raw_path
+        scope["query_string"] = parsed_url.query or b""
+        claim = self._claim(scope["method"], scope["path"])  # type: ignore[misc]
+        if claim is None:
+            return False
+        self._claimed = claim
+        self._keep_alive = http_version != "1.0" and parser.should_keep_alive()
+        return True
+
+    def on_message_complete(self) -> None:
+        claimed = self._claimed
+        if claimed is None:
+            HttpToolsProtocol.on_message_complete(self)
+            return
+        self._claimed = None
+        self._answer(claimed, self.scope, self._write_now)  # type: ignore[misc]
+
+    def _write_now(self, status: int, headers: RawHeaders, body: bytes) -> None:
+        """Write a claimed request's answer as uvicorn's ``send`` would have, in one call; an answer whose
+        headers need more than that (no content-length, a ``connection`` header, a bad value) goes through
+        a cycle, as the ASGI path would."""
+        block = _header_block(headers)
+        if block is None or (block[1] != len(body) and self.scope["method"] != "HEAD"):
+            self._write_by_cycle(status, headers, body)
+            return
+        defaults = self.server_state.default_headers
+        if defaults is not _defaults[0]:
+            _defaults[:] = defaults, b"".join(b"%s: %s\r\n" % pair for pair in defaults)
+        keep_alive = self._keep_alive
+        transport = self.transport
+        end = b"\r\n" if keep_alive else _CLOSE
+        transport.write(b"".join((STATUS_LINE[status], _defaults[1], block[0], end, body)))
+        if not keep_alive:
+            transport.close()
+        self.on_response_complete()
+
+    def _write_by_cycle(self, status: int, headers: RawHeaders, body: bytes) -> None:
+        cycle = self.cycle = RequestResponseCycle(
+            scope=self.scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=False,
+            keep_alive=self._keep_alive,
+            on_response=self.on_response_complete,
+        )
+        cycle.more_body = False
+        try:
+            _run_to_end(cycle.send({"type": "http.response.start", "status": status, "headers": headers}))
+            _run_to_end(cycle.send({"type": "http.response.body", "body": body}))
+        except Exception as exc:  # as uvicorn's run_asgi handles an error raised by send
+            self.logger.error("Exception in ASGI application\n", exc_info=exc)
+            if not cycle.response_started:
+                _run_to_end(cycle.send_500_response())
+            else:
+                self.transport.close()
+        cycle.on_response = lambda: None
 
     def _refuse(self, status: int, text: str) -> None:
         self._in_head = False
         if not self.transport.is_closing():
             self.transport.write(_refusal(status, text))
             self.transport.close()
+
+
+_CLOSE: Final = b"connection: close\r\n\r\n"
+# uvicorn's default headers (the date), as bytes: rebuilt when uvicorn replaces the list (at its ticks).
+_defaults: list[Any] = [None, b""]
+# The last answer's headers, validated as uvicorn's send validates them, and their content-length: canned
+# answers return the same tuple every time (held here, so that identity cannot be reused).
+_last_headers: list[Any] = [None, None]
+
+
+def _header_block(headers: RawHeaders) -> tuple[bytes, int] | None:
+    """``headers`` as uvicorn writes them and their content-length, or None when uvicorn's send must handle
+    them (no content-length, transfer-encoding or connection given, a name or value it refuses)."""
+    if headers is _last_headers[0]:
+        block: tuple[bytes, int] | None = _last_headers[1]
+        return block
+    length = None
+    lines = []
+    for name, value in headers:
+        if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+            return None
+        name = name.lower()
+        if name == b"content-length":
+            if length is None:
+                if not value.isdigit():
+                    return None
+                length = int(value)
+        elif name == b"transfer-encoding" or name == b"connection":
+            return None
+        lines.append(b"%s: %s\r\n" % (name, value))
+    if length is None:
+        return None
+    block = b"".join(lines), length
+    _last_headers[:] = headers, block
+    return block
 
 
 def _respond_later(

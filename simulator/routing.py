@@ -398,6 +398,7 @@ class Endpoint:
     live: Live
     rng: random.Random
     stats: RouteStats
+    immediate: bool = False  # its handler never suspends: answerable from the server protocol (app.py)
 
 
 # A method table per path: method -> endpoint, "*" for routes that take every method.

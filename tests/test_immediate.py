@@ -1,0 +1,270 @@
+"""Requests answered from the protocol's parser callback (``Immediate``): the same bytes, counts and order as
+the ASGI path, and the ASGI path whenever a fault, delay or anything unusual applies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import uvicorn
+import uvloop
+
+from simulator import Request, Response, Router, hookimpl
+from simulator.app import SimulatorApp, create_app, never_suspends
+from simulator.delays import Fixed
+from simulator.faults import FaultRule
+from simulator.host import PluginHost
+from simulator.protocol import CoalescingHttpToolsProtocol
+from tests.conftest import free_port
+
+CANNED = Response.text("canned")
+
+
+class Plugin:
+    """Routes for each case: canned, one that awaits, one that fails, one without a content-length."""
+
+    @hookimpl
+    def simulator_register_routes(self) -> Router:
+        routes = Router()
+
+        @routes.get("/t/canned", name="canned")
+        async def canned(request: Request) -> Response:
+            return CANNED.with_headers({"x-seen": request.headers.get("x-tag", "-")})
+
+        @routes.get("/t/awaits", name="awaits")
+        async def awaits(request: Request) -> Response:
+            await asyncio.sleep(0)
+            return Response.text("awaited")
+
+        @routes.get("/t/fails", name="fails")
+        async def fails(request: Request) -> Response:
+            raise ValueError("boom")
+
+        @routes.get("/t/unsized", name="unsized")
+        async def unsized(request: Request) -> Response:
+            return Response(200, b"abc", ((b"content-type", b"text/plain"),))
+
+        @routes.get("/t/bad-header", name="bad_header")
+        async def bad_header(request: Request) -> Response:
+            return Response(200, b"ok", ((b"content-length", b"2"), (b"x-bad", b"a\x01b")))
+
+        return routes
+
+
+def _host() -> PluginHost:
+    return PluginHost.from_plugins({"t": Plugin()}, env={})
+
+
+@asynccontextmanager
+async def _serving(app: SimulatorApp, **options: Any) -> AsyncIterator[int]:
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="none",
+        lifespan="off",
+        log_level="warning",
+        http=CoalescingHttpToolsProtocol,
+        server_header=False,
+        date_header=False,
+        proxy_headers=False,  # as simulator serve runs it: the middleware would hide the app
+        access_log=False,  # as well: uvicorn's access log needs its own path
+        **options,
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
+        await asyncio.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def _exchange(port: int, data: bytes, answers: int, heads: frozenset[int] = frozenset()) -> list[bytes]:
+    """Send ``data`` in one write; read ``answers`` whole answers (each with a content-length or chunked;
+    those numbered in ``heads`` answer HEAD requests: no body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        got = []
+        for number in range(answers):
+            head = await reader.readuntil(b"\r\n\r\n")
+            fields = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])
+            }
+            if fields.get(b"transfer-encoding") == b"chunked":
+                body = await reader.readuntil(b"0\r\n\r\n")
+            elif number in heads:
+                body = b""
+            else:
+                body = await reader.readexactly(int(fields.get(b"content-length", b"0")))
+            got.append(head + body)
+        return got
+    finally:
+        writer.close()
+
+
+def _run(scenario: Callable[[], Awaitable[Any]]) -> Any:
+    return uvloop.run(scenario())
+
+
+def test_a_handler_without_await_is_answerable_and_one_with_await_is_not() -> None:
+    async def plain(request: Request) -> Response:
+        return CANNED
+
+    async def awaiting(request: Request) -> Response:
+        await asyncio.sleep(0)
+        return CANNED
+
+    async def iterating(request: Request) -> Response:
+        async with asyncio.Lock():
+            return CANNED
+
+    def synchronous(request: Request) -> Response:
+        return CANNED
+
+    assert never_suspends(plain)
+    assert not never_suspends(awaiting)
+    assert not never_suspends(iterating)
+    assert not never_suspends(synchronous)
+
+
+def test_only_a_route_with_nothing_armed_is_claimed() -> None:
+    app = create_app(_host())
+    claim = app.claim_immediate("GET", "/t/canned")
+    assert claim is not None
+    endpoint = claim[0]
+    assert app.claim_immediate("HEAD", "/t/canned") is not None
+    assert app.claim_immediate("POST", "/t/canned") is None  # 405: the ASGI path answers it
+    assert app.claim_immediate("GET", "/t/awaits") is None
+    assert app.claim_immediate("GET", "/nowhere") is None
+    endpoint.live.faults = ((1.0, FaultRule("status", 1.0, status=503)),)
+    assert app.claim_immediate("GET", "/t/canned") is None
+    endpoint.live.faults = ()
+    assert app.claim_immediate("GET", "/t/canned") is not None
+
+
+def test_pipelined_answers_keep_their_order_and_are_all_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = create_app(_host())
+
+    async def scenario() -> list[bytes]:
+        async with _serving(app) as port:
+            requests = (
+                b"GET /t/canned HTTP/1.1\r\nhost: x\r\nx-tag: 1\r\n\r\n"
+                b"GET /t/awaits HTTP/1.1\r\nhost: x\r\n\r\n"
+                b"GET /t/canned HTTP/1.1\r\nhost: x\r\nx-tag: 3\r\n\r\n"
+                b"HEAD /t/canned HTTP/1.1\r\nhost: x\r\nx-tag: 4\r\n\r\n"
+                b"GET /t/canned HTTP/1.1\r\nhost: x\r\nx-tag: 5\r\n\r\n"
+            )
+            return await _exchange(port, requests, 5, heads=frozenset({3}))
+
+    asgi_calls = []
+    call = SimulatorApp.__call__
+
+    async def counting(self: SimulatorApp, scope: Any, receive: Any, send: Any) -> None:
+        asgi_calls.append(scope["path"])
+        await call(self, scope, receive, send)
+
+    monkeypatch.setattr(SimulatorApp, "__call__", counting)
+    answers = _run(scenario)
+    # The first from the parser's callback; those behind the one that awaits wait their turn in uvicorn's
+    # pipeline, on the ASGI path.
+    assert asgi_calls == ["/t/awaits", "/t/canned", "/t/canned", "/t/canned"]
+    canned = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 6\r\n"
+    assert answers[0] == canned + b"x-seen: 1\r\n\r\ncanned"
+    assert answers[1].endswith(b"\r\n\r\nawaited")
+    assert answers[2] == canned + b"x-seen: 3\r\n\r\ncanned"
+    assert answers[3] == canned + b"x-seen: 4\r\n\r\n"  # HEAD: the GET's headers, no body
+    assert answers[4] == canned + b"x-seen: 5\r\n\r\ncanned"
+    statuses = app.observer.metrics.route("t", "t.canned").methods
+    assert statuses["GET"].statuses == {200: 3}
+    assert statuses["HEAD"].statuses == {200: 1}
+    assert [entry[1:3] for entry in app.observer.journal._entries][-5:] == [
+        ("GET", "/t/canned"),
+        ("GET", "/t/awaits"),
+        ("GET", "/t/canned"),
+        ("HEAD", "/t/canned"),
+        ("GET", "/t/canned"),
+    ]
+
+
+def test_unusual_answers_are_written_as_uvicorn_writes_them(caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(_host())
+
+    async def scenario() -> list[bytes]:
+        async with _serving(app) as port:
+            one = await _exchange(port, b"GET /t/unsized HTTP/1.1\r\nhost: x\r\n\r\n", 1)
+            two = await _exchange(port, b"GET /t/fails HTTP/1.1\r\nhost: x\r\n\r\n", 1)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /t/bad-header HTTP/1.1\r\nhost: x\r\n\r\n")
+            three = [await reader.read()]
+            writer.close()
+            closing = await _exchange(port, b"GET /t/canned HTTP/1.0\r\n\r\n", 1)
+            return one + two + three + closing
+
+    with caplog.at_level(logging.ERROR):
+        unsized, fails, bad, closing = _run(scenario)
+    assert [record.getMessage() for record in caplog.records if record.name == "simulator"] == [
+        "route t.fails failed on GET /t/fails"
+    ]
+    chunked = b"content-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    assert unsized == b"HTTP/1.1 200 OK\r\n" + chunked
+    assert fails.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert fails.endswith(b'Internal simulator error"}')
+    assert bad == b""  # uvicorn refuses the header once the answer has begun: it closes, as from a task
+    assert closing.endswith(b"x-seen: -\r\nconnection: close\r\n\r\ncanned")
+
+
+def test_an_idle_connection_closes_after_the_keep_alive_timeout_and_a_busy_one_does_not() -> None:
+    app = create_app(_host())
+    request = b"GET /t/canned HTTP/1.1\r\nhost: x\r\n\r\n"
+
+    async def scenario() -> tuple[float, bool]:
+        async with _serving(app, timeout_keep_alive=0.5) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(6):  # 0.2 s apart: never idle for 0.5 s
+                writer.write(request)
+                await reader.readuntil(b"canned")
+                await asyncio.sleep(0.2)
+            busy_open = not reader.at_eof()
+            started = time.monotonic()
+            assert await reader.read() == b""  # closed by the server
+            writer.close()
+            return time.monotonic() - started, busy_open
+
+    waited, busy_open = _run(scenario)
+    assert busy_open
+    assert 0.2 <= waited < 1.5  # 0.5 s after the last answer, 0.2 s of which were slept already
+
+
+@pytest.mark.parametrize("arm", ["fault", "delay"])
+def test_a_fault_or_delay_armed_at_run_time_takes_the_asgi_path(arm: str) -> None:
+    app = create_app(_host())
+    live = app.claim_immediate("GET", "/t/canned")[0].live  # type: ignore[index]
+
+    async def scenario() -> tuple[list[bytes], float]:
+        async with _serving(app) as port:
+            await _exchange(port, b"GET /t/canned HTTP/1.1\r\nhost: x\r\n\r\n", 1)
+            if arm == "fault":
+                live.faults = ((1.0, FaultRule("status", 1.0, status=503)),)
+            else:
+                live.delay = Fixed(0.2)
+            started = time.monotonic()
+            answer = await _exchange(port, b"GET /t/canned HTTP/1.1\r\nhost: x\r\n\r\n", 1)
+            return answer, time.monotonic() - started
+
+    (answer,), took = _run(scenario)
+    if arm == "fault":
+        assert answer.startswith(b"HTTP/1.1 503 ")
+    else:
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert took >= 0.2
