@@ -136,6 +136,13 @@ class _CoalescingTransport:
             self._loop.call_soon(self.flush)
         self._buffer.append(data)
 
+    def hold(self, data: bytes) -> None:
+        """Buffer ``data`` without scheduling a flush: the caller flushes before it returns to the loop."""
+        self._buffer.append(data)
+
+    def is_closing(self) -> bool:  # asked at every answer: not through __getattr__
+        return self._transport.is_closing()
+
     def writelines(self, chunks: Iterable[bytes]) -> None:
         for chunk in chunks:
             self.write(chunk)
@@ -267,6 +274,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self._answer = getattr(self.app, "answer_immediate", None)
         self._claimed: object | None = None
         self._keep_alive = True
+        self._held = False  # an answer is in the transport's buffer, for data_received to send
         self._connection = weakref.ref(coalescing)
         # The request head being read (between requests, uvicorn's keep-alive timeout covers the wait):
         # since when, and how many bytes of it have arrived.
@@ -337,6 +345,10 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             self._invalid()
         except httptools.HttpParserUpgrade:
             self._unsupported_upgrade_warning()  # no WebSocket here (ws="none")
+        finally:
+            if self._held:  # answers written from the parser's callbacks: sent now, all in one write
+                self._held = False
+                self.transport.flush()  # type: ignore[attr-defined]
 
     def _invalid(self) -> None:
         self.logger.warning("Invalid HTTP request received.")
@@ -478,8 +490,11 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             _defaults[:] = defaults, b"".join(b"%s: %s\r\n" % pair for pair in defaults)
         keep_alive = self._keep_alive
         transport = self.transport
+        # Held, not written: data_received sends it once the parser returns, with any answers that follow
+        # in the same read (pipelined), instead of a callback at the end of the loop step.
         end = b"\r\n" if keep_alive else _CLOSE
-        transport.write(b"".join((STATUS_LINE[status], _defaults[1], block[0], end, body)))
+        transport.hold(b"".join((STATUS_LINE[status], _defaults[1], block[0], end, body)))  # type: ignore[attr-defined]
+        self._held = True
         if not keep_alive:
             transport.close()
         self.on_response_complete()
