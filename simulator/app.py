@@ -31,6 +31,7 @@ from simulator.http import (
     ARRIVED,
     BODY_TOO_LARGE,
     CONNECTION,
+    MATCHED,
     RESPOND_LATER,
     Message,
     Receive,
@@ -58,6 +59,7 @@ GC_YOUNG_THRESHOLD: Final = 10_000
 
 _NOT_ALLOWED = Response.text("Method Not Allowed", status=405)
 _NO_EXTENSIONS: Final[Mapping[str, Any]] = {}
+_UNMATCHED: Final = object()
 _TOO_LARGE = Response.json({"detail": "Request body too large"}, status=413)
 # The plugin's own answers (simulator_error_response) for a Content-Length past SIMULATOR_MAX_BODY_BYTES and
 # for a request still running when the graceful stop's time is up.
@@ -132,7 +134,9 @@ class SimulatorApp:
             extensions = scope.get("extensions") or _NO_EXTENSIONS
             arrived = extensions.get(ARRIVED) or self._clock()
             path = scope["path"]
-            found = self.routes.match(path)
+            found = extensions.get(MATCHED, _UNMATCHED)  # matched already when the protocol tried a claim
+            if found is _UNMATCHED:
+                found = self.routes.match(path)
             if found is not None:
                 table, params = found
                 endpoint = pick(table, scope["method"])
@@ -159,22 +163,21 @@ class SimulatorApp:
                 self.observer.metrics.unrouted += 1
         await self.admin(scope, receive, send)
 
-    def claim_immediate(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
+    def claim_immediate(self, scope: Scope) -> tuple[Endpoint, dict[str, str]] | None:
         """A GET or HEAD (without a body) this app can answer from the server protocol's parser callback
         (``Immediate`` in ``simulator/http.py``): its route's handler never suspends, and no fault, delay or
         capacity model applies to it now (read per request: the control API changes them). The rest takes
-        the ASGI path, unchanged."""
-        found = self.routes.match(path)
-        if found is None:
-            return None
-        table, params = found
-        endpoint = pick(table, method)
-        if endpoint is None or not endpoint.immediate:
-            return None
-        live = endpoint.live
-        if live.faults or live.delay is not None or live.pool is not None:
-            return None
-        return endpoint, params
+        the ASGI path, unchanged, from the route found here (``MATCHED``)."""
+        found = self.routes.match(scope["path"])
+        if found is not None:
+            table, params = found
+            endpoint = pick(table, scope["method"])
+            if endpoint is not None and endpoint.immediate:
+                live = endpoint.live
+                if not live.faults and live.delay is None and live.pool is None:
+                    return endpoint, params
+        scope["extensions"][MATCHED] = found
+        return None
 
     def answer_immediate(self, claim: tuple[Endpoint, dict[str, str]], scope: Scope, write: WriteNow) -> None:
         """What :meth:`_serve` does for a claimed request, without a task: the handler's coroutine runs to its

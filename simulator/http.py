@@ -306,6 +306,10 @@ CONNECTION: Final = "simulator.connection"
 #: answers the route's plugin's own 413 without calling the handler, and closes the connection.
 BODY_TOO_LARGE: Final = "simulator.body_too_large"
 
+#: The route the server protocol's claim (:class:`Immediate`) matched, ``(method table, path params)`` or None
+#: for no plugin route, when the app did not claim the request: its dispatcher need not match it again.
+MATCHED: Final = "simulator.matched"
+
 RespondLater = Callable[[Send, float, Message, Message], Awaitable[float | None]]
 """``respond_later(send, seconds, start, body)``: send the ASGI ``http.response.start`` and
 ``http.response.body`` messages through the server's ``send`` from a timer callback ``seconds`` from now.
@@ -322,11 +326,12 @@ class Immediate(Protocol):
     """What an ASGI application may offer the server protocol (``simulator/protocol.py``) so that a request
     it can answer without waiting is answered from the parser's callback: no ASGI task, cycle or messages.
 
-    ``claim_immediate(method, path)`` runs when a bodiless GET or HEAD request's headers are parsed: a token
-    for :meth:`answer_immediate`, or None for the usual ASGI path. ``answer_immediate(token, scope, write)``
-    runs once the request is complete and calls ``write`` exactly once, synchronously.
+    ``claim_immediate(scope)`` runs when a bodiless GET or HEAD request's headers are parsed (its scope is
+    complete): a token for :meth:`answer_immediate`, or None for the usual ASGI path.
+    ``answer_immediate(token, scope, write)`` runs once the request is complete and calls ``write`` exactly
+    once, synchronously.
     """
 
-    def claim_immediate(self, method: str, path: str) -> object | None: ...
+    def claim_immediate(self, scope: Scope) -> object | None: ...
 
     def answer_immediate(self, claim: Any, scope: Scope, write: WriteNow) -> None: ...

@@ -140,17 +140,23 @@ def test_a_handler_without_await_is_answerable_and_one_with_await_is_not() -> No
 
 def test_only_a_route_with_nothing_armed_is_claimed() -> None:
     app = create_app(_host())
-    claim = app.claim_immediate("GET", "/t/canned")
-    assert claim is not None
-    endpoint = claim[0]
-    assert app.claim_immediate("HEAD", "/t/canned") is not None
-    assert app.claim_immediate("POST", "/t/canned") is None  # 405: the ASGI path answers it
-    assert app.claim_immediate("GET", "/t/awaits") is None
-    assert app.claim_immediate("GET", "/nowhere") is None
+
+    def claim(method: str, path: str) -> Any:
+        return app.claim_immediate({"method": method, "path": path, "extensions": {}})
+
+    claimed = claim("GET", "/t/canned")
+    assert claimed is not None
+    endpoint = claimed[0]
+    assert claim("HEAD", "/t/canned") is not None
+    assert claim("POST", "/t/canned") is None  # 405: the ASGI path answers it
+    assert claim("GET", "/t/awaits") is None
+    assert claim("GET", "/nowhere") is None
     endpoint.live.faults = ((1.0, FaultRule("status", 1.0, status=503)),)
-    assert app.claim_immediate("GET", "/t/canned") is None
+    scope: dict[str, Any] = {"method": "GET", "path": "/t/canned", "extensions": {}}
+    assert app.claim_immediate(scope) is None
+    assert scope["extensions"]["simulator.matched"][0]["GET"] is endpoint  # for the dispatcher
     endpoint.live.faults = ()
-    assert app.claim_immediate("GET", "/t/canned") is not None
+    assert claim("GET", "/t/canned") is not None
 
 
 def test_pipelined_answers_keep_their_order_and_are_all_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -249,7 +255,7 @@ def test_an_idle_connection_closes_after_the_keep_alive_timeout_and_a_busy_one_d
 @pytest.mark.parametrize("arm", ["fault", "delay"])
 def test_a_fault_or_delay_armed_at_run_time_takes_the_asgi_path(arm: str) -> None:
     app = create_app(_host())
-    live = app.claim_immediate("GET", "/t/canned")[0].live  # type: ignore[index]
+    live = app.claim_immediate({"method": "GET", "path": "/t/canned", "extensions": {}})[0].live  # type: ignore[index]
 
     async def scenario() -> tuple[list[bytes], float]:
         async with _serving(app) as port:
