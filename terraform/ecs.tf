@@ -18,6 +18,9 @@ locals {
       SIMULATOR_CLOUDWATCH           = "emf"
       SIMULATOR_CLOUDWATCH_NAMESPACE = var.metrics_namespace
       SIMULATOR_SERVICE_NAME         = var.name
+      # One worker per whole vCPU: at 1 vCPU one worker answered 36,000 canned requests/s against two's
+      # 29,000; at 2 vCPUs two halved the delay overshoot (bench/results/fargate.md).
+      SIMULATOR_WORKERS = tostring(max(1, floor(var.cpu / 1024)))
     },
     # The shared state (shared_state.tf), when there is one.
     var.shared_state ? { SIMULATOR_STATE_URL = local.shared_state_url } : {},

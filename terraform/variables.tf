@@ -76,16 +76,20 @@ variable "image_tag" {
   default     = ""
 }
 
+# Measured (bench/results/fargate.md, docs/performance.md "Sizing on Fargate"): at 0.25 vCPU a task answers
+# about 6,000 canned requests/s but a 2 s delay at 1,000 connections overshoots by about 220 ms p99 (CPU
+# quota throttling), too much for a load test's latency to be believed; at 1 vCPU about 36,000 requests/s,
+# 37 ms, and 5,000 delayed requests in flight without an error.
 variable "cpu" {
-  description = "Fargate task CPU units."
+  description = "Fargate task CPU units (1024 = 1 vCPU). Each task runs one simulator worker per whole vCPU (SIMULATOR_WORKERS, unless environment sets it)."
   type        = number
-  default     = 256
+  default     = 1024
 }
 
 variable "memory" {
-  description = "Fargate task memory (MiB)."
+  description = "Fargate task memory (MiB); 2048 is Fargate's smallest for 1 vCPU."
   type        = number
-  default     = 512
+  default     = 2048
 }
 
 variable "environment" {
@@ -186,14 +190,15 @@ variable "overshoot_scale_in_ms" {
   }
 }
 
-# What the in-flight thresholds protect is memory: a delayed request costs little CPU but holds about 14 KiB
-# (README, Performance) and a connection until its delay ends. 5000 is about 70 MiB above the ~60 MiB of an
-# idle 512 MiB task, leaving room for the load to grow several-fold during the 3-4 minutes it takes to
-# alarm and start a task. 2000 to scale in stays under 5000 even when 2 tasks become 1 (the average doubles).
+# What the in-flight thresholds protect is latency, then memory: a delayed request costs little CPU but holds
+# about 14 KiB and a connection until its delay ends, and its answer is due at the same moment as every other
+# that arrived with it. Measured on a 1 vCPU task (bench/results/fargate.md): p99 overshoot about 110 ms with
+# 2,000 delayed requests in flight, 360 ms with 5,000 (no errors either way). 2000 scales out where the
+# overshoot alarm would, before it; 800 to scale in stays under 2000 even when 2 tasks become 1.
 variable "in_flight_scale_out_per_task" {
   description = "Add a task when the average task has more requests in flight (delayed ones included) than this in 2 of 3 minutes. Each holds about 14 KiB until answered: raise it with memory."
   type        = number
-  default     = 5000
+  default     = 2000
 
   validation {
     condition     = var.in_flight_scale_out_per_task > 0
@@ -204,7 +209,7 @@ variable "in_flight_scale_out_per_task" {
 variable "in_flight_scale_in_per_task" {
   description = "Remove a task when the average task has fewer requests in flight than this (and overshoot below overshoot_scale_in_ms) for 5 minutes."
   type        = number
-  default     = 2000
+  default     = 800
 
   validation {
     condition     = var.in_flight_scale_in_per_task >= 0 && var.in_flight_scale_in_per_task < var.in_flight_scale_out_per_task

@@ -127,8 +127,8 @@ run "task_definition" {
   }
 
   assert {
-    condition     = aws_ecs_task_definition.this.cpu == "256" && aws_ecs_task_definition.this.memory == "512" && aws_ecs_task_definition.this.network_mode == "awsvpc"
-    error_message = "256 CPU / 512 MiB awsvpc task expected by default."
+    condition     = aws_ecs_task_definition.this.cpu == "1024" && aws_ecs_task_definition.this.memory == "2048" && aws_ecs_task_definition.this.network_mode == "awsvpc"
+    error_message = "1024 CPU / 2048 MiB awsvpc task expected by default."
   }
   assert {
     condition     = jsondecode(aws_ecs_task_definition.this.container_definitions)[0].image == "123456789012.dkr.ecr.eu-west-2.amazonaws.com/fake-api:abc1234"
@@ -149,9 +149,40 @@ run "task_definition" {
         ELID_DELAY_SECONDS   = "2", SIMULATOR_PLUGINS = "eligibility,apim_oauth,health", SIMULATOR_LOG_FORMAT = "json", SIMULATOR_GRACEFUL_TIMEOUT = "25",
         LOGIN_ROOT_URL       = "http://fake-api-alb-123456789.eu-west-2.elb.amazonaws.com"
         SIMULATOR_CLOUDWATCH = "emf", SIMULATOR_CLOUDWATCH_NAMESPACE = "api-simulator", SIMULATOR_SERVICE_NAME = "fake-api"
+        SIMULATOR_WORKERS    = "1"
       }
     )
-    error_message = "The container environment must be var.environment plus JSON logs, a graceful timeout inside stop_timeout, the NHS login issuer on the ALB's URL and EMF metrics for the service."
+    error_message = "The container environment must be var.environment plus JSON logs, a graceful timeout inside stop_timeout, the NHS login issuer on the ALB's URL, EMF metrics for the service and one worker per vCPU."
+  }
+}
+
+run "one_worker_per_whole_vcpu" {
+  command = apply
+
+  variables {
+    cpu         = 4096
+    memory      = 8192
+    environment = { ELID_DELAY_SECONDS = "2" }
+  }
+
+  assert {
+    condition     = { for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name => e.value }["SIMULATOR_WORKERS"] == "4"
+    error_message = "A 4 vCPU task runs 4 workers."
+  }
+}
+
+run "environment_sets_the_workers_over_the_cpu" {
+  command = apply
+
+  variables {
+    cpu         = 256
+    memory      = 512
+    environment = { SIMULATOR_WORKERS = "2" }
+  }
+
+  assert {
+    condition     = { for e in jsondecode(aws_ecs_task_definition.this.container_definitions)[0].environment : e.name => e.value }["SIMULATOR_WORKERS"] == "2"
+    error_message = "SIMULATOR_WORKERS in var.environment wins over the one derived from cpu."
   }
 }
 

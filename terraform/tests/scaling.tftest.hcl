@@ -72,9 +72,9 @@ run "scale_out_alarms_watch_the_simulator" {
       aws_cloudwatch_metric_alarm.in_flight_high[0].metric_name == "InFlight" &&
       aws_cloudwatch_metric_alarm.in_flight_high[0].dimensions == tomap({ Service = "fake-api" }) &&
       aws_cloudwatch_metric_alarm.in_flight_high[0].statistic == "Average" &&
-      aws_cloudwatch_metric_alarm.in_flight_high[0].threshold == 5000
+      aws_cloudwatch_metric_alarm.in_flight_high[0].threshold == 2000
     )
-    error_message = "The in-flight alarm must watch the per-task average (Average over the tasks' records) of InFlight, above 5000."
+    error_message = "The in-flight alarm must watch the per-task average (Average over the tasks' records) of InFlight, above 2000."
   }
   assert {
     condition = alltrue([for a in [aws_cloudwatch_metric_alarm.overshoot_high[0], aws_cloudwatch_metric_alarm.in_flight_high[0]] :
@@ -91,9 +91,9 @@ run "scale_in_alarm_needs_both_signals_low" {
   assert {
     condition = (
       [for q in aws_cloudwatch_metric_alarm.quiet[0].metric_query : q.expression if q.return_data == true] ==
-      ["IF(overshoot < 20 AND in_flight < 2000, 1, 0)"]
+      ["IF(overshoot < 20 AND in_flight < 800, 1, 0)"]
     )
-    error_message = "The scale-in alarm must be 1 only when overshoot < 20 ms AND in-flight per task < 2000."
+    error_message = "The scale-in alarm must be 1 only when overshoot < 20 ms AND in-flight per task < 800."
   }
   assert {
     condition = (
@@ -149,7 +149,7 @@ run "no_alb_latency_alarm_scales" {
     error_message = "The scaling alarms must read OvershootP99 and InFlight only: no TargetResponseTime."
   }
   assert {
-    condition     = aws_cloudwatch_metric_alarm.overshoot_high[0].threshold == 100 && aws_cloudwatch_metric_alarm.in_flight_high[0].threshold == 5000
+    condition     = aws_cloudwatch_metric_alarm.overshoot_high[0].threshold == 100 && aws_cloudwatch_metric_alarm.in_flight_high[0].threshold == 2000
     error_message = "Configured delays must not move the thresholds: overshoot already excludes them."
   }
 }

@@ -402,12 +402,12 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
         "scale_out": {
             "when": "either, in 2 of 3 minutes",
             "overshoot_p99_ms_above": 100,
-            "in_flight_per_task_above": 5000,
+            "in_flight_per_task_above": 2000,
         },
         "scale_in": {
             "when": "both, for 5 minutes (or no metrics at all)",
             "overshoot_p99_ms_below": 20,
-            "in_flight_per_task_below": 2000,
+            "in_flight_per_task_below": 800,
         },
         "cpu_target_percent": 60,
     }, outputs
@@ -436,7 +436,7 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
     scale_in = policies["fake-api-simulator-scale-in"]["PolicyARN"]
     for name, metric, statistic, threshold in (
         ("fake-api-overshoot-high", "OvershootP99", "Maximum", 100),
-        ("fake-api-in-flight-high", "InFlight", "Average", 5000),
+        ("fake-api-in-flight-high", "InFlight", "Average", 2000),
     ):
         alarm = alarms[name]
         assert alarm["Namespace"] == "api-simulator", alarm
@@ -447,7 +447,7 @@ def test_apply_and_destroy_against_emulator(tf_env: dict[str, str], tmp_path: Pa
     assert quiet["AlarmActions"] == [scale_in], quiet
     assert quiet["TreatMissingData"] == "breaching", quiet
     expressions = [q["Expression"] for q in quiet["Metrics"] if q.get("ReturnData")]
-    assert expressions == ["IF(overshoot < 20 AND in_flight < 2000, 1, 0)"], quiet["Metrics"]
+    assert expressions == ["IF(overshoot < 20 AND in_flight < 800, 1, 0)"], quiet["Metrics"]
 
     dashboard = aws_call(moto_url, "cloudwatch", "get_dashboard", DashboardName="fake-api")
     body = json.loads(dashboard["DashboardBody"])
