@@ -485,19 +485,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         # Not claimed: the rest of uvicorn's on_headers_complete, without parsing the target again (a delayed
         # request paid 2 % more for that). Its concurrency limit is not set (else _claim is None), and nothing
         # is being answered, so the request starts at once.
-        self.cycle = RequestResponseCycle(
-            scope=scope,
-            transport=self.transport,
-            flow=self.flow,
-            logger=self.logger,
-            access_logger=self.access_logger,
-            access_log=self.access_log,
-            default_headers=self.server_state.default_headers,
-            message_event=asyncio.Event(),
-            expect_100_continue=False,
-            keep_alive=keep_alive,
-            on_response=self.on_response_complete,
-        )
+        self.cycle = self._new_cycle(scope, keep_alive)
         self._start_asgi_task(self.cycle, self.app)
         return True
 
@@ -555,9 +543,11 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         else:
             self._idle_timer = self.loop.call_at(due, self._idle_check)
 
-    def _write_by_cycle(self, status: int, headers: RawHeaders, body: bytes) -> None:
-        cycle = self.cycle = RequestResponseCycle(
-            scope=self.scope,
+    def _new_cycle(self, scope: Any, keep_alive: bool) -> RequestResponseCycle:
+        """A request's cycle as uvicorn's on_headers_complete makes it, for a request without
+        ``Expect: 100-continue`` (the only ones the claim path sees)."""
+        return RequestResponseCycle(
+            scope=scope,
             transport=self.transport,
             flow=self.flow,
             logger=self.logger,
@@ -566,9 +556,12 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             default_headers=self.server_state.default_headers,
             message_event=asyncio.Event(),
             expect_100_continue=False,
-            keep_alive=self._keep_alive,
+            keep_alive=keep_alive,
             on_response=self.on_response_complete,
         )
+
+    def _write_by_cycle(self, status: int, headers: RawHeaders, body: bytes) -> None:
+        cycle = self.cycle = self._new_cycle(self.scope, self._keep_alive)
         cycle.more_body = False
         try:
             _run_to_end(cycle.send({"type": "http.response.start", "status": status, "headers": headers}))
