@@ -60,9 +60,8 @@ GC_YOUNG_THRESHOLD: Final = 10_000
 _NOT_ALLOWED = Response.text("Method Not Allowed", status=405)
 _NO_EXTENSIONS: Final[Mapping[str, Any]] = {}
 _UNMATCHED: Final = object()
-_TOO_LARGE = Response.json({"detail": "Request body too large"}, status=413)
-# The plugin's own answers (simulator_error_response) for a Content-Length past SIMULATOR_MAX_BODY_BYTES and
-# for a request still running when the graceful stop's time is up.
+# The plugin's own answers (simulator_error_response) for a body past SIMULATOR_MAX_BODY_BYTES and for a
+# request still running when the graceful stop's time is up.
 _TOO_LARGE_RULE = FaultRule("status", 0.0, status=413)
 _STOPPING_RULE = FaultRule("status", 0.0, status=503, retry_after=5)
 _INTERNAL = Response.json({"detail": "Internal simulator error"}, status=500)
@@ -117,7 +116,7 @@ class SimulatorApp:
             for route in plugin.routes:
                 live = self.control.add_endpoint(plugin.name, route.name, route.delayed, faults_rng)
                 stats = metrics.route(plugin.name, route.name)
-                immediate = never_suspends(route.handler) and "GET" in route.methods
+                immediate = never_suspends(route.handler)
                 endpoints.append(Endpoint(route, plugin.name, live, plugin.rng, stats, immediate))
         self.routes = RouteTable(endpoints)
         self.conductor = Conductor(self.control, self.peers)
@@ -164,7 +163,7 @@ class SimulatorApp:
         await self.admin(scope, receive, send)
 
     def claim_immediate(self, scope: Scope) -> tuple[Endpoint, dict[str, str]] | None:
-        """A GET or HEAD (without a body) this app can answer from the server protocol's parser callback
+        """A request this app can answer from the server protocol's parser callback
         (``Immediate`` in ``simulator/http.py``): its route's handler never suspends, and no fault, delay or
         capacity model applies to it now (read per request: the control API changes them). The rest takes
         the ASGI path, unchanged, from the route found here (``MATCHED``)."""
@@ -179,11 +178,13 @@ class SimulatorApp:
         scope["extensions"][MATCHED] = found
         return None
 
-    def answer_immediate(self, claim: tuple[Endpoint, dict[str, str]], scope: Scope, write: WriteNow) -> None:
+    def answer_immediate(
+        self, claim: tuple[Endpoint, dict[str, str]], scope: Scope, body: bytes, write: WriteNow
+    ) -> None:
         """What :meth:`_serve` does for a claimed request, without a task: the handler's coroutine runs to its
         end at once, ``write`` hands the answer to the transport, and it is recorded."""
         endpoint, params = claim
-        request = Request(scope, _no_body, params, self._max_body)
+        request = Request(scope, _no_body, params, self._max_body, body=body)
         arrived = scope["extensions"][ARRIVED]
         # never_suspends saw a coroutine function: the handler's awaitable is its coroutine.
         handler = cast(Coroutine[Any, Any, Response], endpoint.route.handler(request))
@@ -191,8 +192,8 @@ class SimulatorApp:
             handler.send(None)
         except StopIteration as done:
             response: Response = done.value
-        except RequestBodyTooLarge:
-            response = _TOO_LARGE
+        except RequestBodyTooLarge:  # cannot happen (the body is here), but the ASGI path's answer if it did
+            response = self._error(endpoint, _TOO_LARGE_RULE)
         except Exception:
             log.exception("route %s failed on %s %s", endpoint.route.name, request.method, request.path)
             response = _INTERNAL
@@ -229,13 +230,7 @@ class SimulatorApp:
             began = admitted
         stats.in_flight += 1
         try:
-            try:
-                response = await endpoint.route.handler(request)
-            except RequestBodyTooLarge:
-                response = _TOO_LARGE
-            except Exception:
-                log.exception("route %s failed on %s %s", endpoint.route.name, request.method, request.path)
-                response = _INTERNAL
+            response = await self._handle(endpoint, request)
             start, body = _messages(response, head=request.method == "HEAD")
             asked = 0.0
             written: float | None = None
@@ -259,6 +254,19 @@ class SimulatorApp:
                 pool.release()
         # Queueing is what a capacity model asks for: it counts as asked, so overshoot stays the simulator's.
         self.observer.record(stats, request, response.status, asked + began - arrived, arrived, written)
+
+    async def _handle(self, endpoint: Endpoint, request: Request) -> Response:
+        """The route's answer: its 413 for a body past the limit, a 500 (logged) if the handler raised."""
+        try:
+            if endpoint.immediate and request.method not in _BODILESS:
+                # A handler that never awaits reads its body as request.received (see never_suspends).
+                await request.body()
+            return await endpoint.route.handler(request)
+        except RequestBodyTooLarge:  # a chunked body past the limit (a Content-Length one is refused first)
+            return self._error(endpoint, _TOO_LARGE_RULE)
+        except Exception:
+            log.exception("route %s failed on %s %s", endpoint.route.name, request.method, request.path)
+            return _INTERNAL
 
     async def _refuse(
         self, endpoint: Endpoint, rule: FaultRule, request: Request, arrived: float, send: Send
@@ -316,15 +324,7 @@ class SimulatorApp:
             if rule.kind == "status":
                 response = self._error(endpoint, rule)
             elif rule.kind in ("slow_body", "truncate"):
-                try:
-                    response = await endpoint.route.handler(request)
-                except RequestBodyTooLarge:
-                    response = _TOO_LARGE
-                except Exception:
-                    log.exception(
-                        "route %s failed on %s %s", endpoint.route.name, request.method, request.path
-                    )
-                    response = _INTERNAL
+                response = await self._handle(endpoint, request)
             else:
                 response = None
             if endpoint.live.delay is not None and rule.kind != "hang":
@@ -371,16 +371,24 @@ _SUSPENDING: Final = frozenset(
 
 
 def never_suspends(handler: Any) -> bool:
-    """Whether ``handler`` is an ``async def`` function whose body has no ``await`` (nor ``async for`` or
-    ``async with``): its coroutine then runs to its end in one step, so it can be run without a task."""
+    """Whether ``handler`` is an ``async def`` function (or method) whose body has no ``await`` (nor ``async
+    for`` or ``async with``): its coroutine then runs to its end in one step, so it can be run without a
+    task. Such a handler cannot await its body: the core reads it first, for any method but GET and HEAD,
+    and the handler reads it as ``request.received`` (or ``received_form()``)."""
+    if isinstance(handler, types.MethodType):
+        handler = handler.__func__
     if not inspect.iscoroutinefunction(handler) or not isinstance(handler, types.FunctionType):
         return False
     return not any(ins.opname in _SUSPENDING for ins in dis.get_instructions(handler))
 
 
 async def _no_body() -> Message:
-    """``receive`` for a claimed request (a GET or HEAD without a body): its one, empty, message."""
+    """``receive`` for a claimed request, whose Request holds its whole body already: nothing more."""
     return {"type": "http.request", "body": b"", "more_body": False}
+
+
+# Methods whose body a handler that never awaits does not get (a claim never takes a GET or HEAD with one).
+_BODILESS: Final = frozenset({"GET", "HEAD"})
 
 
 def _stock_connection(send: Send) -> Callable[[], Any] | None:

@@ -112,7 +112,13 @@ class Request:
     __slots__ = ("_body", "_headers", "_query", "_receive", "max_body_bytes", "path_params", "scope")
 
     def __init__(
-        self, scope: Scope, receive: Receive, path_params: dict[str, str], max_body_bytes: int = 1 << 20
+        self,
+        scope: Scope,
+        receive: Receive,
+        path_params: dict[str, str],
+        max_body_bytes: int = 1 << 20,
+        *,
+        body: bytes | None = None,
     ) -> None:
         self.scope = scope
         self._receive = receive
@@ -120,7 +126,7 @@ class Request:
         self.max_body_bytes = max_body_bytes
         self._query: Params | None = None
         self._headers: dict[str, str] | None = None
-        self._body: bytes | None = None
+        self._body = body  # given when the server protocol has read the whole body already
 
     @property
     def receive(self) -> Receive:
@@ -178,6 +184,20 @@ class Request:
     def body_read(self) -> bytes | None:
         """The body, if a handler has read it (the journal keeps it, where asked to); else None."""
         return self._body
+
+    @property
+    def received(self) -> bytes:
+        """The body as read before the handler was called; ``b""`` when none was.
+
+        For a handler that never awaits, which is then answered from the server protocol's parser callback
+        (the fastest path): the core reads the body of any request but a GET or HEAD before calling it. Any
+        other handler awaits :meth:`body` instead.
+        """
+        return self._body or b""
+
+    def received_form(self) -> Params:
+        """:attr:`received` parsed as a form, as :meth:`form` parses a body."""
+        return parse_form(self._body or b"")
 
     async def body(self) -> bytes:
         """The whole request body; raises :class:`RequestBodyTooLarge` past ``max_body_bytes``."""
@@ -326,12 +346,13 @@ class Immediate(Protocol):
     """What an ASGI application may offer the server protocol (``simulator/protocol.py``) so that a request
     it can answer without waiting is answered from the parser's callback: no ASGI task, cycle or messages.
 
-    ``claim_immediate(scope)`` runs when a bodiless GET or HEAD request's headers are parsed (its scope is
-    complete): a token for :meth:`answer_immediate`, or None for the usual ASGI path.
-    ``answer_immediate(token, scope, write)`` runs once the request is complete and calls ``write`` exactly
-    once, synchronously.
+    ``claim_immediate(scope)`` runs when the headers of a request without a body, or with a Content-Length
+    one within the size limit (never a GET or HEAD with a body), are parsed (its scope is complete): a token
+    for :meth:`answer_immediate`, or None for the usual ASGI path.
+    ``answer_immediate(token, scope, body, write)`` runs once the request is complete, with its whole body,
+    and calls ``write`` exactly once, synchronously.
     """
 
     def claim_immediate(self, scope: Scope) -> object | None: ...
 
-    def answer_immediate(self, claim: Any, scope: Scope, write: WriteNow) -> None: ...
+    def answer_immediate(self, claim: Any, scope: Scope, body: bytes, write: WriteNow) -> None: ...

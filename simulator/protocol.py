@@ -90,6 +90,7 @@ def incompatibility() -> str | None:
     methods = (
         "on_message_begin",
         "on_headers_complete",
+        "on_body",
         "on_message_complete",
         "connection_made",
         "send_400_response",
@@ -275,6 +276,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self._claim = getattr(self.app, "claim_immediate", None) if immediate else None
         self._answer = getattr(self.app, "answer_immediate", None)
         self._claimed: object | None = None
+        self._body: list[bytes] = []  # the claimed request's body, as it arrives
         self._keep_alive = True
         self._held = False  # an answer is in the transport's buffer, for data_received to send
         # Since when the connection waits for its next request after an answer written here (None: it does
@@ -424,29 +426,34 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         if len(self.headers) > limits.headers:
             self._refuse(431, "too many header fields (SIMULATOR_MAX_HEADERS)")
             raise _Refused
-        bodiless = True
+        # A claim may take a request with no body, or with a Content-Length one within the limit (chunked
+        # bodies and bodies past the limit take the ASGI path).
+        claimable = True
+        sized = False
         for name, value in self.headers:
             if name == b"content-length":
                 # llhttp has checked it is digits (and not repeated); the dispatcher answers 413 in the
                 # plugin's shape and closes, so the body is never buffered.
-                bodiless = False
+                sized = True
                 if len(value) > 18 or int(value) > limits.body_bytes:
                     extensions: Any = self.scope["extensions"]
                     extensions[BODY_TOO_LARGE] = True
+                    claimable = False
                 break
             if name == b"transfer-encoding":
-                bodiless = False
-        if bodiless and self._claim is not None and self._claim_or_start():
+                claimable = False
+        if claimable and self._claim is not None and self._claim_or_start(sized):
             return
         HttpToolsProtocol.on_headers_complete(self)  # not super(): one object less per request
 
-    def _claim_or_start(self) -> bool:
-        """For a GET or HEAD with nothing before it still to answer, and nothing uvicorn must do itself: the
+    def _claim_or_start(self, sized: bool) -> bool:
+        """For a request with nothing before it still to answer, and nothing uvicorn must do itself: the
         scope, then the application's claim to answer it from on_message_complete, or else its ASGI task.
-        False for any other request: uvicorn's on_headers_complete has it all to do."""
+        False for any other request (and a GET or HEAD with a body): uvicorn's on_headers_complete has it all
+        to do."""
         parser = self.parser
         method = parser.get_method()
-        if method != b"GET" and method != b"HEAD":
+        if sized and (method == b"GET" or method == b"HEAD"):
             return False
         cycle = self.cycle
         if (
@@ -489,13 +496,27 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self._start_asgi_task(self.cycle, self.app)
         return True
 
+    def on_body(self, body: bytes) -> None:
+        if self._claimed is None:
+            HttpToolsProtocol.on_body(self, body)
+        else:
+            # A claimed request's body, kept until it is complete: at most SIMULATOR_MAX_BODY_BYTES (its
+            # Content-Length was checked), as the ASGI path's Request.body() would join it.
+            self._body.append(body)
+
     def on_message_complete(self) -> None:
         claimed = self._claimed
         if claimed is None:
             HttpToolsProtocol.on_message_complete(self)
             return
         self._claimed = None
-        self._answer(claimed, self.scope, self._write_now)  # type: ignore[misc]
+        parts = self._body
+        if parts:
+            body = b"".join(parts)
+            parts.clear()
+        else:
+            body = b""
+        self._answer(claimed, self.scope, body, self._write_now)  # type: ignore[misc]
 
     def _write_now(self, status: int, headers: RawHeaders, body: bytes) -> None:
         """Write a claimed request's answer as uvicorn's ``send`` would have, in one call; an answer whose

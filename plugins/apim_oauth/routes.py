@@ -7,7 +7,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, NamedTuple, Protocol, runtime_checkable
 
 import jwt
 import orjson
@@ -31,6 +31,18 @@ ISSUED_TOKEN_TYPE: Final = b"urn:ietf:params:oauth:token-type:access_token"
 JTI_MAX_BYTES: Final = 64 << 20
 
 _VERIFIER = jwt.PyJWS()
+
+
+class Assertion(NamedTuple):
+    """A client assertion that passed the structural checks, with what the later checks need."""
+
+    exchange: bool  # a token exchange (else client credentials)
+    token: str
+    header: v.Claims
+    claims: v.Claims
+    app: str
+    seen_key: str  # the digest of (app, jti) the replay stores keep
+    too_far: bool  # exp is more than five minutes ahead
 
 
 @runtime_checkable
@@ -70,6 +82,10 @@ class TokenEndpoint:
         self._limiter = RateLimiter(limit) if limit else None
         # With SIMULATOR_STATE_URL: jtis and quota windows shared by every worker of every simulator.
         self._shared = shared
+        # Whether a check may wait (on shared state, a quota or a key set): the route's handler is then
+        # token, else token_now, which never awaits, so that the core answers it from the server's parser
+        # callback (a quarter fewer instructions a token: bench/instructions.py --token).
+        self.awaits = shared is not None or self._limiter is not None or self._strict
         self._jti_ttl = settings.jti_ttl_seconds
         self._keys = self._key_source(settings, settings.jwks)
         self._id_token_keys = self._key_source(settings, settings.id_token_jwks)
@@ -106,12 +122,76 @@ class TokenEndpoint:
         outcome = await self._check(request, form)
         return outcome if isinstance(outcome, Response) else self._fail(outcome)
 
+    async def token_now(self, request: Request) -> Response:
+        """:meth:`token` when no check waits (see ``awaits``): the same answers, from the body the core read
+        before calling it, without an await."""
+        if request.method != "POST":
+            return v.METHOD_NOT_ALLOWED
+        form = request.received_form()
+        if self._mode == "off":
+            return self._issue_here(form, form.get("subject_token_type") == v.ID_TOKEN)
+        if not v.is_form(request.headers.get("content-type")):
+            return self._fail(v.CONTENT_TYPE)
+        now = self._clock()
+        checked = self._assertion(form, now)
+        if isinstance(checked, v.Problem):
+            return self._fail(checked)
+        problem = self._replayed_here(checked)
+        if problem is None and checked.exchange:
+            subject = self._subject_token(form.get("subject_token"), now)
+            problem = subject if isinstance(subject, v.Problem) else None
+        return self._fail(problem) if problem is not None else self._issue_here(form, checked.exchange)
+
     async def not_found(self, request: Request) -> Response:
         return self._fail(v.NOT_FOUND)
 
     # -- the checks, in the proxy's order ---------------------------------------------------------------
 
     async def _check(self, request: Request, form: Params) -> Response | v.Problem:
+        now = self._clock()
+        checked = self._assertion(form, now)
+        if isinstance(checked, v.Problem):
+            return checked
+        shared = self._shared
+        if shared is not None:
+            # One atomic claim answers "seen anywhere?" and records it; a jti whose exp is too far ahead is
+            # refused without being recorded, as below.
+            if checked.too_far:
+                seen = await shared.contains("jti", checked.seen_key)
+            else:
+                fresh = await shared.claim("jti", checked.seen_key, self._jti_ttl)
+                seen = None if fresh is None else not fresh
+            if seen is None:  # Redis did not answer: this worker's own cache decides
+                shared = None
+            elif seen:
+                return v.JTI_REUSED
+            elif checked.too_far:
+                return v.EXP_TOO_FAR
+        if shared is None:
+            problem = self._replayed_here(checked)
+            if problem is not None:
+                return problem
+
+        app = checked.app
+        if self._strict and app not in self._api_keys:
+            return v.UNKNOWN_API_KEY
+        if self._limiter is not None:
+            resets_at = await self._quota(app)
+            if resets_at is not None:
+                return self._quota_exceeded(app, resets_at)
+        if self._strict:
+            problem = await self._verify_assertion(request, checked.token, checked.header, checked.claims)
+            if problem is not None:
+                return problem
+
+        if checked.exchange:
+            problem = await self._check_subject_token(form.get("subject_token"), now)
+            if problem is not None:
+                return problem
+        return await self._issue(form, checked.exchange)
+
+    def _assertion(self, form: Params, now: float) -> Assertion | v.Problem:
+        """The flow the form asks for and its client assertion's structure, checked in the proxy's order."""
         grant = form.get("grant_type", "")
         subject_type = form.get("subject_token_type")
         if grant == v.CLIENT_CREDENTIALS and subject_type != v.ID_TOKEN:
@@ -137,7 +217,6 @@ class TokenEndpoint:
         if decoded is None:
             return v.ASSERTION_MALFORMED
         header, claims = decoded
-        now = self._clock()
         problem = v.assertion_problem(header, claims, now)
         if problem is not None:
             return problem
@@ -146,46 +225,17 @@ class TokenEndpoint:
         # keys are hashed by the shared state already; it gets this digest too).
         seen_key = v.key_digest(app, claims["jti"]).hex()
         too_far = claims["exp"] - now > v.MAX_EXP_AHEAD_SECONDS
-        shared = self._shared
-        if shared is not None:
-            # One atomic claim answers "seen anywhere?" and records it; a jti whose exp is too far ahead is
-            # refused without being recorded, as below.
-            if too_far:
-                seen = await shared.contains("jti", seen_key)
-            else:
-                fresh = await shared.claim("jti", seen_key, self._jti_ttl)
-                seen = None if fresh is None else not fresh
-            if seen is None:  # Redis did not answer: this worker's own cache decides
-                shared = None
-            elif seen:
-                return v.JTI_REUSED
-            elif too_far:
-                return v.EXP_TOO_FAR
-        if shared is None:
-            if seen_key in self.replays:
-                return v.JTI_REUSED
-            if too_far:
-                return v.EXP_TOO_FAR
-            # Recorded before the key, quota and signature checks, as on the platform: a later failure
-            # uses it up.
-            self.replays.add(seen_key)
+        return Assertion(exchange, assertion, header, claims, app, seen_key, too_far)
 
-        if self._strict and app not in self._api_keys:
-            return v.UNKNOWN_API_KEY
-        if self._limiter is not None:
-            resets_at = await self._quota(app)
-            if resets_at is not None:
-                return self._quota_exceeded(app, resets_at)
-        if self._strict:
-            problem = await self._verify_assertion(request, assertion, header, claims)
-            if problem is not None:
-                return problem
-
-        if exchange:
-            problem = await self._check_subject_token(form.get("subject_token"), now)
-            if problem is not None:
-                return problem
-        return await self._issue(form, exchange)
+    def _replayed_here(self, checked: Assertion) -> v.Problem | None:
+        """The replay check against this worker's own jtis (without shared state, or when Redis is away)."""
+        if checked.seen_key in self.replays:
+            return v.JTI_REUSED
+        if checked.too_far:
+            return v.EXP_TOO_FAR
+        # Recorded before the key, quota and signature checks, as on the platform: a later failure uses it up.
+        self.replays.add(checked.seen_key)
+        return None
 
     async def _verify_assertion(
         self, request: Request, assertion: str, header: v.Claims, claims: v.Claims
@@ -200,15 +250,13 @@ class TokenEndpoint:
         return None
 
     async def _check_subject_token(self, token: str | None, now: float) -> v.Problem | None:
-        if not token:
-            return v.SUBJECT_MISSING
-        decoded = v.decode(token)
-        if decoded is None:
-            return v.SUBJECT_MALFORMED
-        header, claims = decoded
-        problem = v.subject_token_problem(header, claims, now)
-        if problem is not None or not self._strict:
-            return problem
+        subject = self._subject_token(token, now)
+        if isinstance(subject, v.Problem):
+            return subject
+        if not self._strict:
+            return None
+        assert token is not None  # _subject_token refused a missing one
+        header, claims = subject
         iss = claims["iss"]
         if self._id_token_issuers and (not isinstance(iss, str) or iss not in self._id_token_issuers):
             # The platform raises the same fault (and text) as for the client assertion's iss/sub.
@@ -217,6 +265,17 @@ class TokenEndpoint:
         if keys is None:
             return None
         return await _verify(keys, token, header, ["RS256", "RS512"], v.SUBJECT_KID_UNKNOWN)
+
+    @staticmethod
+    def _subject_token(token: str | None, now: float) -> tuple[v.Claims, v.Claims] | v.Problem:
+        """A token exchange's ``subject_token``, decoded, once its structure passes; else the problem."""
+        if not token:
+            return v.SUBJECT_MISSING
+        decoded = v.decode(token)
+        if decoded is None:
+            return v.SUBJECT_MALFORMED
+        problem = v.subject_token_problem(*decoded, now)
+        return decoded if problem is None else problem
 
     def _audience(self, request: Request) -> str:
         if self._token_url is not None:
@@ -237,10 +296,21 @@ class TokenEndpoint:
         return await self._issue(form, form.get("subject_token_type") == v.ID_TOKEN)
 
     async def _issue(self, form: Params, exchange: bool) -> Response:
+        response, token, lifetime_seconds = self._answer(form, exchange)
+        await self._store.add(token, lifetime_seconds)
+        return response
+
+    def _issue_here(self, form: Params, exchange: bool) -> Response:
+        """:meth:`_issue` without shared state: the token is known to this worker only."""
+        response, token, lifetime_seconds = self._answer(form, exchange)
+        self._store.add_here(token, lifetime_seconds)
+        return response
+
+    def _answer(self, form: Params, exchange: bool) -> tuple[Response, str, float]:
+        """The token answer, with the new access token and its lifetime in seconds (to be stored)."""
         # The platform lets a client shorten (never lengthen) the lifetime; tests use it to watch expiry.
         lifetime_ms = v.shorter_lifetime_ms(form.get("_access_token_expiry_ms"), ACCESS_TOKEN_MS)
         token = new_token()
-        await self._store.add(token, lifetime_ms / 1000)
         expires_in = str(max(lifetime_ms // 1000 - 1, 0)).encode()
         if exchange:
             body = b"".join((
@@ -258,9 +328,10 @@ class TokenEndpoint:
                 b'","token_type":"Bearer","issued_at":"', str(int(self._clock() * 1000)).encode(),
                 b'"}',
             ))  # fmt: skip
-        return Response(
+        response = Response(
             200, body, ((b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()))
         )
+        return response, token, lifetime_ms / 1000
 
     async def _quota(self, app: str) -> int | None:
         """Count a request against the app's quota: None while under it, else the window's end (epoch ms);
@@ -321,6 +392,8 @@ def injected_errors(settings: ApimSettings) -> Callable[[int, str], Response]:
                 "message_id": message_id,
             }
             return Response.json(content, status=429)
+        if status == 413:  # a body past SIMULATOR_MAX_BODY_BYTES: the platform's catch-all, as the handler's
+            return v.TOO_LARGE.response(message_id)
         if status >= 500:
             return v.Problem(status, "unknown_error", v.CATCHALL_DESCRIPTION).response(message_id)
         return v.Problem(status, "invalid_request", "injected fault").response(message_id)
@@ -335,7 +408,7 @@ def router(settings: ApimSettings, endpoint: TokenEndpoint) -> Router:
         "/token",
         name="token",
         summary=f"POST: signed-JWT client credentials and token exchange ({settings.validation} validation)",
-    )(endpoint.token)
+    )(endpoint.token if endpoint.awaits else endpoint.token_now)
     routes.any("", name="root", summary="404, as on the platform")(endpoint.not_found)
     routes.any("/{rest:path}", name="unknown", summary="404 Not Found")(endpoint.not_found)
     return routes

@@ -72,10 +72,14 @@ class TokenStore:
         self._shared = shared
 
     async def add(self, token: str, lifetime_seconds: float) -> None:
-        self._tokens.add(token, lifetime_seconds)
+        self.add_here(token, lifetime_seconds)
         if self._shared is not None:
             # None (Redis away) leaves the token known to this worker only; the state says so in the log.
             await self._shared.claim("tokens", token, lifetime_seconds)
+
+    def add_here(self, token: str, lifetime_seconds: float) -> None:
+        """Record ``token`` in this worker only (what :meth:`add` does first)."""
+        self._tokens.add(token, lifetime_seconds)
 
     def is_valid(self, token: str) -> bool:
         return token in self._tokens

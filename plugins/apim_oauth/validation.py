@@ -202,22 +202,40 @@ def assertion_problem(header: Claims, claims: Claims, now: float) -> Problem | N
     if header.get("alg") != "RS512":
         return ALG
     exp = claims.get("exp")
+    # What every real client sends (an integer exp still ahead, string iss = sub and jti, a string kid and
+    # typ JWT) passes every check below: seen at a glance, the common case costs a third of the walk.
+    iss = claims.get("iss")
+    jti = claims.get("jti")
+    kid = header.get("kid")
+    typ = header.get("typ")
+    if (
+        type(exp) is int
+        and now <= exp
+        and type(kid) is str
+        and kid
+        and type(typ) is str
+        and typ.lower() == "jwt"
+        and type(iss) is str
+        and iss
+        and iss == claims.get("sub")
+        and type(jti) is str
+        and jti
+    ):
+        return None
     # The proxy tests expiry before the type, the way JavaScript would: a past numeric *string* is "expired".
     when = _js_number(exp)
     if when is not None and now > when:
         return EXPIRED
-    if _falsy(header.get("kid")):
+    if _falsy(kid):
         return KID_MISSING
-    if not _is_jwt_typ(header.get("typ")):
+    if not _is_jwt_typ(typ):
         return TYP
     if _falsy(exp):
         return EXP_MISSING
     if not _is_number(exp):
         return EXP_NOT_NUMBER
-    iss = claims.get("iss")
     if _falsy(iss) or not _js_strictly_equal(iss, claims.get("sub")):
         return ISS_SUB
-    jti = claims.get("jti")
     if _falsy(jti):
         return JTI_MISSING
     if not isinstance(jti, str):
@@ -334,9 +352,6 @@ def key_digest(*parts: str) -> bytes:
     every worker and every simulator sharing state derive the same key, and no client can make two of its
     strings collide (a collision would need ~2**64 attempts) to have one taken for another's.
     """
-    hasher = hashlib.blake2b(digest_size=KEY_DIGEST_BYTES)
-    for part in parts:
-        encoded = part.encode("utf-8", "surrogatepass")
-        hasher.update(b"%d:" % len(encoded))
-        hasher.update(encoded)
-    return hasher.digest()
+    encoded = [part.encode("utf-8", "surrogatepass") for part in parts]
+    framed = b"".join(b"%d:%b" % (len(part), part) for part in encoded)
+    return hashlib.blake2b(framed, digest_size=KEY_DIGEST_BYTES).digest()

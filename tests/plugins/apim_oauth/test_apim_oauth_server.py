@@ -17,6 +17,7 @@ from joserfc.jwk import RSAKey
 from tests.plugins.apim_oauth.apim_support import API_KEY, KID, cc_form, exchange_form, jwks, private_pem
 
 pytestmark = pytest.mark.server
+FORM_TYPE = "application/x-www-form-urlencoded"
 Serve = Callable[..., str]
 
 
@@ -131,3 +132,28 @@ def test_off_accepts_any_post_over_http(serve: Serve) -> None:
     response = httpx.post(f"{base}/oauth2/token", content=b"anything")
     assert response.status_code == 200
     assert response.json()["expires_in"] == "599"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"APIM_RATE_LIMIT_PER_MINUTE": "1000"}],
+    ids=["token_now (answered from the parser callback)", "token (a quota to wait on)"],
+)
+def test_both_handlers_give_the_same_answers_and_the_catch_all_413(serve: Serve, env: dict[str, str]) -> None:
+    base = serve({"SIMULATOR_PLUGINS": "apim_oauth", "SIMULATOR_MAX_BODY_BYTES": "4096", **env})
+    url = f"{base}/oauth2/token"
+    form = cc_form()
+    first = httpx.post(url, data=form)
+    assert first.status_code == 200, first.text
+    replayed = httpx.post(url, data=form)  # the same jti again
+    assert replayed.status_code == 400
+    assert replayed.json()["error_description"] == "Non-unique 'jti' claim in client_assertion JWT"
+    assert httpx.post(url, content=b"x", headers={"content-type": "text/plain"}).status_code == 415
+    assert httpx.get(url).status_code == 405
+    # Past SIMULATOR_MAX_BODY_BYTES, sized or chunked: the platform's catch-all error, not the core's.
+    sized = httpx.post(url, content=b"a" * 5000, headers={"content-type": FORM_TYPE})
+    chunked = httpx.post(url, content=iter([b"a" * 3000, b"a" * 2000]), headers={"content-type": FORM_TYPE})
+    for response in (sized, chunked):
+        assert response.status_code == 413
+        assert response.json()["error"] == "unknown_error"
+        assert response.json()["message_id"].startswith("rrt-")
