@@ -31,6 +31,7 @@ def test_bench_smoke_writes_its_tables(tmp_path: Path) -> None:
             "--smoke",
             "--servers",
             "simulator",
+            *(["--soak-seconds", "2"] if shutil.which("hey") else []),
             "--out",
             str(tmp_path),
         ],
@@ -47,4 +48,12 @@ def test_bench_smoke_writes_its_tables(tmp_path: Path) -> None:
     canned = next(r for r in report["results"] if r["scenario"] == "patient-check (canned)")
     assert canned["requests_per_s"] > 0
     assert canned["non_2xx"] == 0
-    assert "| simulator | patient-check (canned) |" in (tmp_path / "results.md").read_text()
+    tables = (tmp_path / "results.md").read_text()
+    assert "| simulator | patient-check (canned) |" in tables
+    assert "| canned p99 < 5 ms at 64 connections |" in tables  # the targets, computed from the run
+    if shutil.which("hey"):  # two 1 s windows of delayed requests: RSS and overshoot per window
+        soaked = report["soak"]
+        assert len(soaked["windows"]) == 2
+        assert all(window["p99_overshoot_ms"] is not None for window in soaked["windows"])
+        assert sum(int(count) for count in soaked["statuses"].values()) > 0
+        assert "| soak: RSS flat |" in tables
